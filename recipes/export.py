@@ -1,0 +1,74 @@
+"""``python -m recipes export``: a fine-tuned checkpoint as a directory that transformers loads.
+
+    python -m recipes export --config configs/speech_whisper.yaml --ckpt_path best --out_dir exported/
+
+The config (with any overrides) rebuilds the LightningModule, the checkpoint's weights are loaded into it,
+and its ``export_pretrained(out_dir)`` writes ``save_pretrained`` output (weights, config, tokenizer or
+processor). The directory is written beside its final name and renamed into place, so a failed export
+never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import torch
+
+from modules.errors import ConfigError
+
+__all__ = ["export_command"]
+
+USAGE = "use: python -m recipes export --config CONFIG [overrides] --ckpt_path best|last|PATH --out_dir DIR"
+
+
+def _take(args: list[str], flag: str) -> tuple[str | None, list[str]]:
+    rest, value, i = [], None, 0
+    while i < len(args):
+        key, eq, val = args[i].partition("=")
+        if key == flag:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise ConfigError(f"{flag} needs a value", USAGE)
+                val = args[i + 1]
+                i += 1
+            value = val
+        else:
+            rest.append(args[i])
+        i += 1
+    return value, rest
+
+
+def export_command(args: list[str]) -> int:
+    """Load ``--ckpt_path`` into the model the config builds and write it to ``--out_dir``."""
+    from recipes.cli import best_checkpoint, build_cli
+
+    ckpt, args = _take(args, "--ckpt_path")
+    out_dir, args = _take(args, "--out_dir")
+    if not ckpt or not out_dir:
+        raise ConfigError("export needs --ckpt_path and --out_dir", USAGE)
+    cli = build_cli(args, run=False)
+    model = cli.model
+    if not callable(getattr(model, "export_pretrained", None)):
+        raise ConfigError(f"{type(model).__name__} has no pretrained backbone to export", "export works for models fine-tuned from a transformers backbone")
+    if ckpt in ("best", "last"):
+        dirpath = cli.config.checkpoint.dirpath or os.path.join(cli.config.trainer.default_root_dir or ".", "checkpoints")
+        ckpt = best_checkpoint(dirpath) if ckpt == "best" else os.path.join(dirpath, "last.ckpt")
+    if not os.path.isfile(ckpt):
+        raise ConfigError(f"no checkpoint at {ckpt}", "run fit first, or pass an existing --ckpt_path")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict(state)
+    out_dir = os.path.abspath(out_dir)
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        model.export_pretrained(tmp)
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"exported {ckpt} to {out_dir}")
+    return 0

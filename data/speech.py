@@ -7,6 +7,7 @@ means a checkpoint carries its own feature settings, so ``predict`` on any audio
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,13 @@ from modules.errors import ConfigError
 __all__ = ["SpeechDataModule"]
 
 log = logging.getLogger(__name__)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 class SpeechDataModule(L.LightningDataModule):
@@ -46,6 +54,8 @@ class SpeechDataModule(L.LightningDataModule):
         test_split: the split that ``test`` evaluates; ``train`` measures how well the training data is fit.
         predict_dir: a folder of WAV/FLAC files to transcribe with ``predict``.
         predict_paths: WAV/FLAC files to transcribe; with neither, predict transcribes the test split.
+        include: keep only recordings whose path (relative to the corpus folder) matches one of these
+            glob patterns, e.g. ``["digits/*"]``; None keeps all.
     """
 
     def __init__(
@@ -65,6 +75,7 @@ class SpeechDataModule(L.LightningDataModule):
         test_split: Literal["train", "val", "test"] = "test",
         predict_dir: str | None = None,
         predict_paths: list[str] | None = None,
+        include: list[str] | None = None,
     ) -> None:
         super().__init__()
         if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -80,6 +91,7 @@ class SpeechDataModule(L.LightningDataModule):
         self.sample_rate, self.max_seconds, self.test_split = sample_rate, max_seconds, test_split
         self.espeak_augment, self.espeak_cache = espeak_augment, espeak_cache
         self.predict_dir, self.predict_paths = predict_dir, predict_paths
+        self.include = include
         self.splits: dict[str, UtteranceSet] = {}
         self.split_paths: dict[str, list[Path]] = {}
         self.predict_set: AudioFolder | None = None
@@ -89,12 +101,19 @@ class SpeechDataModule(L.LightningDataModule):
         return vocab_size()
 
     def read_pairs(self) -> list[tuple[Path, str]]:
-        """The corpus's (audio path, raw transcript) pairs."""
+        """The corpus's (audio path, raw transcript) pairs, filtered by ``include``."""
         if self.corpus == "asterisk":
-            return read_asterisk(self.root or ASTERISK_ROOT, self.transcripts)
-        if self.corpus == "librispeech":
-            return read_librispeech(self.root)
-        return read_manifest(self.manifest)
+            pairs, base = read_asterisk(self.root or ASTERISK_ROOT, self.transcripts), Path(self.root or ASTERISK_ROOT)
+        elif self.corpus == "librispeech":
+            pairs, base = read_librispeech(self.root), Path(self.root)
+        else:
+            pairs, base = read_manifest(self.manifest), Path(self.manifest).parent
+        if not self.include:
+            return pairs
+        kept = [(p, t) for p, t in pairs if any(fnmatch.fnmatch(_relative(p, base), pat) for pat in self.include)]
+        if not kept:
+            raise ConfigError(f"data.include {self.include} matches none of the {len(pairs)} recordings", f"patterns match paths relative to {base}, e.g. digits/*")
+        return kept
 
     def _load(self, pairs: list[tuple[Path, str]]) -> tuple[list[torch.Tensor], list[list[int]], list[Path]]:
         texts = [normalize_text(t) for _, t in pairs]

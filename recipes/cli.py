@@ -32,7 +32,7 @@ __all__ = ["RecipeCLI", "main", "format_error"]
 DATA_TO_MODEL_LINKS = {
     "num_classes": "num_classes", "in_channels": "in_channels", "image_size": "image_size", "classes": "class_names",
     "num_users": "num_users", "num_items": "num_items", "feature_sizes": "feature_sizes", "rating_mean": "rating_mean",
-    "task": "objective", "vocab_size": "vocab_size", "sample_rate": "sample_rate",
+    "task": "objective", "vocab_size": "vocab_size", "sample_rate": "sample_rate", "dim": "dim",
 }
 
 

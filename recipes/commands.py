@@ -47,4 +47,10 @@ def _export(args: list[str]) -> int:
     return export_command(args)
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"list": list_command, "export": _export}
+def _benchmark(args: list[str]) -> int:
+    from recipes.benchmark.command import benchmark_command
+
+    return benchmark_command(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"list": list_command, "export": _export, "benchmark": _benchmark}

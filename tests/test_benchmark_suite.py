@@ -1,0 +1,141 @@
+"""The benchmark harness end to end on real (tiny) runs: the regression workload, resume, divergence,
+the report with its plots, merging, and the bad-input messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data.synthetic_regression import SyntheticRegressionDataModule, least_squares
+from recipes.benchmark import command as bench
+from recipes.benchmark.results import load_results, merge_results
+from recipes.cli import main
+from tests.conftest import CONFIGS
+
+REGRESSION = {"name": "regression", "config": str(CONFIGS / "regression.yaml"), "metric": "val/dist_to_opt", "mode": "min",
+              "target": 0.1, "max_steps": 400, "eval_every_n_steps": 25, "overrides": {"data.condition": 10.0}}
+DIGITS = {"name": "digits", "config": str(CONFIGS / "image_classification_digits.yaml"), "metric": "val/acc", "mode": "max",
+          "target": 0.9, "max_steps": 60, "eval_every_n_steps": 20}
+
+
+def _suite(tmp_path: Path, **extra) -> Path:
+    suite = {"name": "tiny", "results": str(tmp_path / "results.jsonl"), "seeds": [0, 1], "workloads": [REGRESSION],
+             "optimizers": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1, "weight_decay": 0.0}},
+                            {"label": "sgd_nesterov", "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}}],
+             **extra}
+    path = tmp_path / "suite.yaml"
+    path.write_text(json.dumps(suite))
+    return path
+
+
+def test_least_squares_matches_numpy():
+    dm = SyntheticRegressionDataModule(num_train=300, dim=7, condition=30.0, seed=3)
+    x, y = dm.train_set.tensors
+    ref = np.linalg.lstsq(np.c_[x.double().numpy(), np.ones(len(x))], y.double().numpy(), rcond=None)[0]
+    w, b = least_squares(x, y)
+    assert np.allclose(w.numpy(), ref[:-1], atol=1e-9) and abs(float(b) - ref[-1]) < 1e-9
+
+
+def test_regression_workload_reaches_the_known_optimum(tmp_path):
+    root = tmp_path / "reg"
+    assert main(["fit", "--config", str(CONFIGS / "regression.yaml"), "--trainer.default_root_dir", str(root), "--data.condition", "10",
+                 "--trainer.max_steps", "800", "--trainer.enable_progress_bar", "false"]) == 0
+    model = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    dm = SyntheticRegressionDataModule(condition=10.0)
+    w, b = dm.optimum
+    theta = torch.cat([model["net.weight"].flatten(), model["net.bias"]]).double()
+    dist = float((theta - torch.cat([w, b.reshape(1)])).norm() / torch.cat([w, b.reshape(1)]).norm())
+    assert dist < 0.01  # AdamW with a cosine schedule lands on the least-squares solution
+
+
+def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
+    path = _suite(tmp_path, workloads=[REGRESSION, DIGITS],
+                  optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01, "weight_decay": 0.05},
+                               "per_workload": {"regression": {"lr": 0.1, "weight_decay": 0.0, "lr_grid": [0.03, 0.1]}}},
+                              {"label": "sgd_nesterov", "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
+                               "per_workload": {"regression": {"lr": 50.0, "weight_decay": 0.0}}}])  # lr 50 diverges
+    assert main(["benchmark", "--config", str(path)]) == 0
+    recs = load_results(tmp_path / "results.jsonl")
+    assert len(recs) == 2 * (3 + 2)  # seeds x (regression: 2 adamw lrs + 1 sgd; digits: 2 optimizers)
+    by = {(r["workload"], r["optimizer"], r["lr"], r["seed"]): r for r in recs}
+    reg = by[("regression", "adamw", 0.1, 0)]
+    assert reg["status"] == "reached" and reg["best"] <= 0.1 and reg["time_to_target"] > 0
+    assert reg["curve"]["step"][0] == 25 and all(np.diff(reg["curve"]["time"]) > 0)
+    assert reg["config"]["optimizer"]["lr"] == 0.1 and reg["config"]["seed"] == 0 and reg["env"]["versions"]["torch"] == torch.__version__
+    assert {by[("regression", "sgd_nesterov", 50.0, s)]["status"] for s in (0, 1)} == {"diverged"}  # recorded, never dropped
+    assert by[("digits", "adamw", 0.01, 0)]["status"] in ("reached", "missed")
+
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Workload `regression`" in report and "## Workload `digits`" in report and "Learning-rate grid" in report
+    assert "diverged" in report
+    for png in ("profile.png", "curves_regression.png", "curves_digits.png", "lr_regression.png"):
+        data = (tmp_path / "report" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+    # a second run of the same suite trains nothing; a run recorded as an error is trained again
+    calls = []
+    real = bench.train_run
+    monkeypatch.setattr(bench, "train_run", lambda run, stop: calls.append(run) or real(run, stop))
+    assert main(["benchmark", "--config", str(path)]) == 0
+    assert calls == [] and len(load_results(tmp_path / "results.jsonl")) == 10
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    broken = json.loads(lines[0]) | {"status": "error", "error": "killed"}
+    (tmp_path / "results.jsonl").write_text("\n".join([json.dumps(broken)] + lines[1:]) + "\n")
+    assert main(["benchmark", "--config", str(path), "--only", "[regression]"]) == 0
+    assert len(calls) == 1 and calls[0].key == broken["key"]
+    recs = load_results(tmp_path / "results.jsonl")
+    assert len(recs) == 10 and [r["status"] for r in recs if r["key"] == broken["key"]] != ["error"]
+
+
+def test_merge_keeps_each_run_once(tmp_path):
+    rec = {"key": "k1", "status": "reached", "env": {"host": "a"}, "finished_at": "t1"}
+    other = {"key": "k1", "status": "missed", "env": {"host": "b"}, "finished_at": "t2"}
+    (tmp_path / "a.jsonl").write_text(json.dumps(rec) + "\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(other) + "\n")
+    assert merge_results([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "m.jsonl") == (2, 1)
+    assert [r["env"]["host"] for r in load_results(tmp_path / "m.jsonl")] == ["a", "b"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's optimizers"),
+    ({"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]}, "no task config configs/nope.yaml"),
+    ({"optimizers": [{"optimizer": {"name": "adamw", "lr": 0.1, "momentom": 0.9}}]}, "momentom"),
+    ({"optimizers": [{"label": "adamw", "optimizer": {"name": "adamw"}, "per_workload": {"regresion": {"lr": 1.0}}}]}, "unknown workloads regresion"),
+    ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),
+])
+def test_bad_suites_fail_with_one_message(tmp_path, capsys, change, message):
+    assert main(["benchmark", "--config", str(_suite(tmp_path, **change))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("recipes:") and message in err[0], err
+
+
+def test_corrupt_results_line_is_named(tmp_path, capsys):
+    path = _suite(tmp_path)
+    (tmp_path / "results.jsonl").write_text('{"key": "a", "status": "reached"}\n{"key": "b", "sta\n')
+    assert main(["benchmark", "--config", str(path)]) == 2
+    assert "results.jsonl:2 is not a JSON record" in capsys.readouterr().err
+    assert main(["benchmark", "report", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_optimizer_by_initializer_grid(tmp_path):
+    path = _suite(tmp_path, workloads=[DIGITS | {"max_steps": 20}], seeds=[0], initializers=[{"name": "default"}, {"name": "orthogonal", "gain": 0.5}],
+                  optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01}}])
+    assert main(["benchmark", "--config", str(path)]) == 0
+    recs = load_results(tmp_path / "results.jsonl")
+    assert sorted(r["init"] for r in recs) == ["default", "orthogonal(gain=0.5)"]
+    assert {r["config"]["init"]["name"] for r in recs} == {"default", "orthogonal"}
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Optimizer x initializer" in report and "| adamw + orthogonal(gain=0.5) |" in report
+
+
+def test_ddp_suite_runs_each_run_in_its_own_process(tmp_path):
+    # Lightning's ddp re-runs the launching command for the other ranks, so multi-device runs are isolated
+    path = _suite(tmp_path, seeds=[0], trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+                  workloads=[REGRESSION | {"max_steps": 200}], optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.3, "weight_decay": 0.0}}])
+    assert main(["benchmark", "--config", str(path)]) == 0
+    (rec,) = load_results(tmp_path / "results.jsonl")
+    assert rec["status"] == "reached" and rec["config"]["trainer"]["devices"] == 2 and rec["accelerator"] == "CPUAccelerator"

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG ?= configs/image_classification.yaml
 
-.PHONY: setup data run test benchmarks clean
+.PHONY: setup data run test benchmarks benchmark-suite clean
 
 setup: $(VENV)/.installed data
 
@@ -41,6 +41,15 @@ benchmarks: setup
 	$(PY) -m benchmarks.fashion_mnist
 	$(PY) -m benchmarks.recommendation
 	$(PY) -m benchmarks.speech
+	$(PY) -m benchmarks.whisper
+	$(PY) -m benchmarks.text_tower
+	$(PY) -m benchmarks.transfer --pretrain_epochs 2 --budgets 1 3 --seeds 0 1 2
+
+# The optimizer benchmark (AlgoPerf-style): SUITE=small (default) or init_grid; resumes if interrupted.
+SUITE ?= small
+benchmark-suite: setup
+	$(PY) -m recipes benchmark --config configs/benchmark/$(SUITE).yaml
+	$(PY) -m recipes benchmark report runs/benchmark/$(SUITE)/results.jsonl --out docs/benchmark_$(SUITE)
 
 clean:
 	rm -rf runs .pytest_cache

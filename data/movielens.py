@@ -22,7 +22,7 @@ from torch import Tensor
 
 from data.batching import batch_loader
 from data.interactions import InteractionBatches, sample_negatives
-from data.movielens_encode import Encoded, encode, read_pairs, split_leave_last_out, split_random
+from data.movielens_encode import Encoded, encode, item_texts, read_pairs, split_leave_last_out, split_random
 from data.movielens_files import read_movielens
 from modules.errors import ConfigError
 
@@ -103,8 +103,15 @@ class MovieLensDataModule(L.LightningDataModule):
 
     def side_features(self) -> dict[str, Tensor]:
         """Per-user and per-item features plus ``item_popularity`` (training interactions per item)."""
-        pop = torch.bincount(self.events["item"][self.splits_index["train"]], minlength=self.num_items).float()
-        return {**self.encoded.features, "item_popularity": pop}
+        return {**self.encoded.features, "item_popularity": self.item_train_counts().float()}
+
+    def item_train_counts(self) -> Tensor:
+        """Training interactions per item index (cold items are those with few; see ``Recommender.cold_threshold``)."""
+        return torch.bincount(self.events["item"][self.splits_index["train"]], minlength=self.num_items)
+
+    def item_texts(self) -> list[str]:
+        """Each item's title, release year and genres as one text, by item index (for text towers)."""
+        return item_texts(self.tables, self.encoded.item_ids)
 
     def train_interactions(self) -> dict[str, Tensor]:
         """``user, item, rating`` of the training split only: what a net that reads the rating matrix

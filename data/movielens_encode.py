@@ -18,7 +18,7 @@ from torch import Tensor
 from data.movielens_files import GENRES, MovieLensTables, Ratings
 from modules.errors import ConfigError
 
-__all__ = ["Encoded", "encode", "split_random", "split_leave_last_out", "read_pairs", "AGE_EDGES", "YEAR_EDGES"]
+__all__ = ["Encoded", "encode", "item_texts", "split_random", "split_leave_last_out", "read_pairs", "AGE_EDGES", "YEAR_EDGES"]
 
 # MovieLens 1M's age groups (under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+); index 0 is "unknown".
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
@@ -82,6 +82,23 @@ def encode(tables: MovieLensTables) -> Encoded:
     }
     sizes = {"age": len(AGE_EDGES) + 2, "gender": 3, "occupation": len(occupations) + 1, "year": len(YEAR_EDGES) + 2, "genre": len(GENRES)}
     return Encoded(user_ids, item_ids, features, sizes)
+
+
+def item_texts(tables: MovieLensTables, item_ids: np.ndarray) -> list[str]:
+    """One text per item index: ``"Toy Story (1995). Animation, Children's, Comedy"`` (title, year, genres).
+
+    A year or genre the files lack is left out of the text; an item with no row in the item file reads
+    ``"unknown"``, as u.item's own placeholder movie does.
+    """
+    if not tables.titles:
+        raise ConfigError(f"the MovieLens files in {tables.folder} hold no movie titles, which item texts need",
+                          "use GroupLens u.item or a RecBole ml-100k.item with a movie_title column (the recbole wheel's copy has one)")
+    out = []
+    for i in item_ids:
+        year, genres = tables.items.get(int(i), (None, ()))
+        text = tables.titles.get(int(i), "unknown") + (f" ({year})" if year else "")
+        out.append(text + (". " + ", ".join(genres) if genres else ""))
+    return out
 
 
 def split_random(n: int, seed: int, fractions: tuple[float, float] = (0.1, 0.1)) -> tuple[Tensor, Tensor, Tensor]:

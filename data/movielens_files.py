@@ -34,6 +34,7 @@ GET_DATA = (
 GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
           "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
 _YEAR = re.compile(r"(\d{4})\s*$")
+_TITLE_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")  # u.item titles end in "(1995)"; RecBole's keep the year apart
 
 
 @dataclass
@@ -55,6 +56,7 @@ class MovieLensTables:
     items: dict[int, tuple[int | None, tuple[str, ...]]]  # raw id -> (release year or None, genres)
     folds: dict[int, tuple[Ratings, Ratings]] = field(default_factory=dict)  # k -> (u{k}.base, u{k}.test)
     folder: Path = Path(".")
+    titles: dict[int, str] = field(default_factory=dict)  # raw id -> title without the year; empty if the files hold none
 
 
 def recbole_folder() -> Path:
@@ -114,6 +116,7 @@ def _read_grouplens(folder: Path) -> MovieLensTables:
             except (ValueError, IndexError):
                 raise _bad(path, lineno, line, "expected id|age|gender|occupation|zip") from None
     items: dict[int, tuple[int | None, tuple[str, ...]]] = {}
+    titles: dict[int, str] = {}
     path = folder / "u.item"
     for lineno, line in enumerate(_lines(path, encoding="latin-1"), start=1):  # titles hold latin-1 accents
         if line.strip():
@@ -122,12 +125,13 @@ def _read_grouplens(folder: Path) -> MovieLensTables:
             if len(flags) != len(GENRES) or any(f not in ("0", "1") for f in flags) or not parts[0].isdigit():
                 raise _bad(path, lineno, line, f"expected id|title|date|video date|url and {len(GENRES)} genre flags")
             items[int(parts[0])] = (_year(parts[2]), tuple(g for g, f in zip(GENRES, flags) if f == "1"))
+            titles[int(parts[0])] = _TITLE_YEAR.sub("", parts[1]).strip()
     folds = {}
     for k in range(1, 6):
         base, test = folder / f"u{k}.base", folder / f"u{k}.test"
         if base.is_file() and test.is_file():
             folds[k] = tuple(_parse_ratings(p, _lines(p), "\t", 0, (0, 1, 2, 3)) for p in (base, test))
-    return MovieLensTables(ratings, users, items, folds, folder)
+    return MovieLensTables(ratings, users, items, folds, folder, titles)
 
 
 def _atomic(path: Path, needed: tuple[str, ...]) -> tuple[list[str], dict[str, int]]:
@@ -156,16 +160,20 @@ def _read_atomic(folder: Path) -> MovieLensTables:
                 raise _bad(path, lineno, line, "expected user_id, age, gender, occupation") from None
     path = folder / "ml-100k.item"
     lines, col = _atomic(path, ("item_id", "release_year", "class"))
-    items = {}
+    header = [h.split(":")[0] for h in lines[0].split("\t")]
+    title_col = header.index("movie_title") if "movie_title" in header else None
+    items, titles = {}, {}
     for lineno, line in enumerate(lines[1:], start=2):
         if line.strip():
             parts = line.split("\t")
             try:
                 genres = tuple(g for g in parts[col["class"]].split(" ") if g)
                 items[int(parts[col["item_id"]])] = (_year(parts[col["release_year"]]), genres)
+                if title_col is not None:  # optional: only the text tower needs titles
+                    titles[int(parts[col["item_id"]])] = parts[title_col].strip()
             except (ValueError, IndexError):
                 raise _bad(path, lineno, line, "expected item_id, title, release_year, class") from None
-    return MovieLensTables(ratings, users, items, {}, folder)
+    return MovieLensTables(ratings, users, items, {}, folder, titles)
 
 
 def read_movielens(root: str | os.PathLike | None = None) -> MovieLensTables:

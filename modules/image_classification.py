@@ -1,4 +1,11 @@
-"""Image classification: a network from ``modules.nets``, cross-entropy with label smoothing, accuracy per stage."""
+"""Image classification: a network from ``modules.nets``, cross-entropy with label smoothing, accuracy per stage.
+
+Fine-tuning: ``pretrained`` names weights (``torchvision:<WEIGHTS>`` or a checkpoint file, see
+``modules.image_weights``) copied over the freshly initialized network when fitting starts. They are
+loaded then, not in ``__init__``, and only for a fit that does not restore a checkpoint: a fine-tuned
+checkpoint holds every weight, so ``validate``/``test``/``predict`` and resuming never need the
+pretraining file (it may be gone).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,18 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.config import as_config, plain
+from modules.errors import ConfigError
+from modules.image_weights import backbone_prefixes, load_image_weights, parse_pretrained
 from modules.init import InitConfig, apply_init
 from modules.nets import build_image_net
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
+from modules.pretrained import FinetuneConfig, FreezeBackbone
 
 __all__ = ["ImageClassifier"]
 
@@ -22,7 +33,7 @@ class ImageClassifier(L.LightningModule):
     """Classifies images into ``num_classes`` classes.
 
     Args:
-        net: the network: cnn (a small VGG-style CNN) or resnet18 (ResNet-18 for 28x28 inputs).
+        net: the network: cnn (a small VGG-style CNN), resnet18 (ResNet-18 for 28x28 inputs) or vit (a small ViT).
         num_classes: number of classes; the CLI takes it from the datamodule.
         in_channels: image channels; the CLI takes it from the datamodule.
         image_size: image height and width; the CLI takes it from the datamodule.
@@ -32,6 +43,11 @@ class ImageClassifier(L.LightningModule):
         optimizer: the optimizer and its parameter groups (shared factory).
         scheduler: the learning-rate schedule (shared factory).
         init: the initializer of the freshly built network (shared factory).
+        pretrained: weights to start from: ``torchvision:IMAGENET1K_V1`` (torchvision architectures, from
+            torchvision's cache) or a ``.ckpt`` (recipes) / ``.pt`` / ``.pth`` / ``.safetensors`` file. Tensors
+            whose name and shape match are loaded; a head with another number of classes starts fresh.
+        new_head: start the classification head fresh even when its shape matches (a new task, same classes count).
+        finetune: freeze the backbone (everything but the head) for the first ``freeze_epochs`` or ``freeze_steps``.
     """
 
     def __init__(
@@ -46,17 +62,43 @@ class ImageClassifier(L.LightningModule):
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
         init: InitConfig = InitConfig(),
+        pretrained: str | None = None,
+        new_head: bool = False,
+        finetune: FinetuneConfig = FinetuneConfig(),
     ) -> None:
         super().__init__()
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
+        self.finetune_config = as_config(FinetuneConfig, finetune)
         optimizer, scheduler, init = plain(self.optimizer_config), plain(self.scheduler_config), plain(self.init_config)
+        finetune = plain(self.finetune_config)
         self.save_hyperparameters()  # plain values only, so checkpoints load with weights_only=True
         self.net = build_image_net(net, in_channels, num_classes, image_size, **(net_kwargs or {}))
         apply_init(self.net, self.init_config)
+        self.head_name = f"net.{self.net.head_name}"
+        if pretrained:
+            parse_pretrained(pretrained, self.net)  # its form only: the file itself is read when fitting starts
+        elif new_head:
+            raise ConfigError("new_head is set but pretrained is not", "set model.pretrained, or drop model.new_head")
+        if self.finetune_config.gradient_checkpointing or self.finetune_config.trust_remote_code:
+            raise ConfigError("finetune.gradient_checkpointing and finetune.trust_remote_code apply to transformers backbones, not image networks", "leave them false")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in range(3))
+
+    def backbone_prefixes(self) -> list[str]:
+        """Submodule (and parameter) names holding everything but the classification head."""
+        return backbone_prefixes(self, self.head_name)
+
+    def load_pretrained_weights(self) -> None:
+        """Copy ``pretrained``'s matching tensors into the network and log what was loaded."""
+        skip = (self.net.head_name,) if self.hparams.new_head else ()
+        rank_zero_info(load_image_weights(self.net, self.hparams.pretrained, skip=skip).summary())
+
+    def on_fit_start(self) -> None:
+        # A fit that restores a checkpoint (resuming) has every weight already; only a fresh fit loads.
+        if self.hparams.pretrained and not self.trainer.ckpt_path:
+            self.load_pretrained_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -101,4 +143,8 @@ class ImageClassifier(L.LightningModule):
         return configure_optimization(self, self.optimizer_config, self.scheduler_config)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        return optimization_callbacks()
+        callbacks = optimization_callbacks()
+        ft = self.finetune_config
+        if ft.freeze_epochs or ft.freeze_steps:
+            callbacks.append(FreezeBackbone(self.backbone_prefixes(), epochs=ft.freeze_epochs, steps=ft.freeze_steps))
+        return callbacks

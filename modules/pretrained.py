@@ -144,14 +144,17 @@ class FinetuneConfig:
 
 
 def set_requires_grad(module: nn.Module, prefixes: list[str], flag: bool) -> int:
-    """Set ``requires_grad`` on every parameter under the given submodule names; returns how many tensors."""
+    """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many tensors."""
     count = 0
     for prefix in prefixes:
         try:
-            sub = module.get_submodule(prefix)
+            params = list(module.get_submodule(prefix).parameters())
         except AttributeError:
-            raise ConfigError(f"{type(module).__name__} has no submodule {prefix!r} to freeze", "use a name from model.named_modules()") from None
-        for p in sub.parameters():
+            try:  # a parameter held directly by a module (a ViT's class token)
+                params = [module.get_parameter(prefix)]
+            except AttributeError:
+                raise ConfigError(f"{type(module).__name__} has no submodule {prefix!r} to freeze", "use a name from model.named_modules()") from None
+        for p in params:
             p.requires_grad_(flag)
             count += 1
     return count

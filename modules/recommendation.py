@@ -1,5 +1,7 @@
 """Recommendation scoring: rating prediction (MSE; RMSE and MAE) or top-K ranking (BPR or BCE with sampled
-negatives; HR@K and NDCG@K), over a network from ``modules.nets.recsys``."""
+negatives; HR@K and NDCG@K), over a network from ``modules.nets.recsys``. Every evaluation also reports
+the metrics on cold items (few training interactions) under ``..._cold`` keys, so ID-only nets and
+content-based ones (the text tower) are compared the same way."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from modules.init import InitConfig, apply_init
 from modules.nets.recsys import build_rec_net, get_rec_net
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
+from modules.pretrained import FinetuneConfig, FreezeBackbone, enable_gradient_checkpointing
 from modules.ranking_metrics import hit_rate, ndcg, target_rank
 from modules.sparse_optim import configure_split_optimization
 
@@ -46,6 +49,10 @@ class Recommender(L.LightningModule):
         optimizer: the optimizer and its parameter groups (shared factory).
         scheduler: the learning-rate schedule (shared factory).
         init: the initializer of the freshly built network (shared factory); default keeps each net's own.
+        cold_threshold: items with at most this many training interactions are cold; validation and test
+            also log every metric over the rows whose item is cold (``val/rmse_cold``, ``test/hr@10_cold``).
+        finetune: how a net's pretrained backbone (e.g. text_tower's encoder) is fine-tuned: frozen for the
+            first epochs or steps, gradient checkpointing.
     """
 
     def __init__(
@@ -66,29 +73,58 @@ class Recommender(L.LightningModule):
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
         init: InitConfig = InitConfig(),
+        cold_threshold: int = 5,
+        finetune: FinetuneConfig = FinetuneConfig(),
     ) -> None:
         super().__init__()
         if num_users is None or num_items is None:
             raise ConfigError("the model needs num_users and num_items", "use data.movielens.MovieLensDataModule, which provides them")
+        if cold_threshold < 0:
+            raise ConfigError(f"cold_threshold must be >= 0, got {cold_threshold}", "e.g. --model.cold_threshold 5")
         if sparse_embeddings and embedding_optimizer is None:
             raise ConfigError("sparse_embeddings needs an optimizer for sparse gradients", "set model.embedding_optimizer.name: sparse_adam (or adagrad)")
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
         self.embedding_optimizer_config = None if embedding_optimizer is None else as_config(OptimizerConfig, embedding_optimizer)
+        self.finetune_config = as_config(FinetuneConfig, finetune)
         optimizer, scheduler, init = plain(self.optimizer_config), plain(self.scheduler_config), plain(self.init_config)
+        finetune = plain(self.finetune_config)
         embedding_optimizer = plain(self.embedding_optimizer_config)
         self.save_hyperparameters()  # plain values only, so checkpoints load with weights_only=True
         extra = {"sparse": True} if sparse_embeddings else {}
+        if self.finetune_config.trust_remote_code:
+            extra["trust_remote_code"] = True
         self.net = build_rec_net(net, num_users, num_items, feature_sizes, **extra, **(net_kwargs or {}))
         apply_init(self.net, self.init_config)
+        self.backbones = self._pretrained_prefixes()
+        f = self.finetune_config
+        if (f.freeze_epochs or f.freeze_steps or f.gradient_checkpointing) and not self.backbones:
+            raise ConfigError(f"model.finetune is set but net {net!r} has no pretrained backbone", "drop model.finetune, or use net text_tower")
+        if f.gradient_checkpointing:
+            for name in self.backbones:
+                enable_gradient_checkpointing(self.get_submodule(name))
+        # Training interactions per item (from the datamodule in setup) tell cold items apart; not saved,
+        # so checkpoints from before this buffer existed still load.
+        self.register_buffer("item_train_counts", torch.zeros(num_items, dtype=torch.long), persistent=False)
+        self.counts_loaded = False
         # Two optimizers cannot share Lightning's automatic loop; the embedding split steps both by hand.
         self.automatic_optimization = self.embedding_optimizer_config is None
         if objective == "rating":
             self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
             self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError()
+            self.val_rmse_cold, self.test_rmse_cold = MeanSquaredError(squared=False), MeanSquaredError(squared=False)
         else:
             self.val_hr, self.test_hr, self.val_ndcg, self.test_ndcg = (MeanMetric() for _ in range(4))
+            self.val_hr_cold, self.test_hr_cold, self.val_ndcg_cold, self.test_ndcg_cold = (MeanMetric() for _ in range(4))
+
+    def _pretrained_prefixes(self) -> list[str]:
+        """Names of the outermost submodules holding loaded weights (``mark_pretrained``): the backbones."""
+        out: list[str] = []
+        for name, module in self.named_modules():
+            if getattr(module, "is_pretrained", False) and not any(name.startswith(p + ".") for p in out):
+                out.append(name)
+        return out
 
     def setup(self, stage: str) -> None:
         # Side features, popularity counts and the training rating matrix live in the datamodule; a
@@ -98,6 +134,14 @@ class Recommender(L.LightningModule):
             self.net.load_side_features({k: v.to(self.device) for k, v in source.side_features().items()})
         if source is not None and hasattr(source, "train_interactions") and hasattr(self.net, "load_interactions"):
             self.net.load_interactions(**{k: v.to(self.device) for k, v in source.train_interactions().items()})
+        if hasattr(self.net, "load_item_texts"):
+            if source is None or not hasattr(source, "item_texts"):
+                raise ConfigError(f"net {self.hparams.net!r} reads item texts, which {type(source).__name__} does not provide",
+                                  "use data.movielens.MovieLensDataModule (its item files hold titles, years and genres)")
+            self.net.load_item_texts(source.item_texts())
+        if source is not None and hasattr(source, "item_train_counts"):
+            self.item_train_counts.copy_(source.item_train_counts())
+            self.counts_loaded = True
 
     def forward(self, user: Tensor, item: Tensor) -> Tensor:
         """Predicted ratings (objective rating, unclamped) or ranking scores (logits) of the pairs."""
@@ -164,6 +208,11 @@ class Recommender(L.LightningModule):
             mae(pred, batch["rating"])
             self.log(f"{stage}/rmse", rmse, prog_bar=stage == "val")
             self.log(f"{stage}/mae", mae)
+            cold = self._cold(item)
+            if cold is not None:
+                rmse_cold = getattr(self, f"{stage}_rmse_cold")
+                rmse_cold(pred[cold], batch["rating"][cold])
+                self.log(f"{stage}/rmse_cold", rmse_cold)
             return
         k = self.hparams.top_k
         if "candidates" in batch:  # the sampled protocol: the held-out item (column 0) against 100 negatives
@@ -176,6 +225,19 @@ class Recommender(L.LightningModule):
         nd(ndcg(rank, k))
         self.log(f"{stage}/hr@{k}{suffix}", hr, prog_bar=stage == "val")
         self.log(f"{stage}/ndcg@{k}{suffix}", nd, prog_bar=stage == "val")
+        cold = self._cold(item)
+        if cold is not None:  # weighted means: rows of warm items weigh 0
+            hr_cold, nd_cold = getattr(self, f"{stage}_hr_cold"), getattr(self, f"{stage}_ndcg_cold")
+            hr_cold.update(hit_rate(rank, k), weight=cold.float())
+            nd_cold.update(ndcg(rank, k), weight=cold.float())
+            self.log(f"{stage}/hr@{k}{suffix}_cold", hr_cold)
+            self.log(f"{stage}/ndcg@{k}{suffix}_cold", nd_cold)
+
+    def _cold(self, item: Tensor) -> Tensor | None:
+        """Which rows' items are cold; None when no datamodule gave the training counts."""
+        if not self.counts_loaded:
+            return None
+        return self.item_train_counts[item] <= self.hparams.cold_threshold
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -214,4 +276,12 @@ class Recommender(L.LightningModule):
         return configure_split_optimization(self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        return optimization_callbacks()
+        f = self.finetune_config
+        freeze = [FreezeBackbone(self.backbones, f.freeze_epochs, f.freeze_steps)] if f.freeze_epochs or f.freeze_steps else []
+        return [*optimization_callbacks(), *freeze]
+
+    def export_pretrained(self, out_dir: str) -> None:
+        """Write the net's fine-tuned pretrained backbone (and tokenizer) with ``save_pretrained``."""
+        if not callable(getattr(self.net, "export_pretrained", None)):
+            raise ConfigError(f"net {self.hparams.net!r} has no pretrained backbone to export", "export a model fine-tuned with net text_tower")
+        self.net.export_pretrained(out_dir)

@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from modules.errors import ConfigError, TrainingDiverged
 from modules.prediction_writer import CSVPredictionWriter
+from recipes.checkpoint import RecipeCheckpoint
 from recipes.commands import COMMANDS
 
 __all__ = ["RecipeCLI", "main", "format_error"]
@@ -40,7 +41,7 @@ class RecipeCLI(LightningCLI):
     """LightningCLI with the recipes defaults (see the module docstring)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RecipeCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
         parser.add_lightning_class_args(CSVPredictionWriter, "predictions")
         for src, dst in DATA_TO_MODEL_LINKS.items():
@@ -78,7 +79,7 @@ def best_checkpoint(dirpath: str) -> str:
     if not os.path.isfile(last):
         raise ConfigError(f"--ckpt_path best: no {last} to read the best checkpoint from", "run fit first, or pass a checkpoint path")
     states = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
-    best = [v.get("best_model_path") for k, v in states.items() if k.startswith("ModelCheckpoint")]
+    best = [v.get("best_model_path") for k, v in states.items() if k.startswith(("RecipeCheckpoint", "ModelCheckpoint"))]
     if not best or not best[0] or not os.path.isfile(best[0]):
         raise ConfigError(f"--ckpt_path best: {last} records no best checkpoint that still exists", "set checkpoint.monitor, or pass a checkpoint path")
     return best[0]

@@ -139,3 +139,11 @@ def test_ddp_suite_runs_each_run_in_its_own_process(tmp_path):
     assert main(["benchmark", "--config", str(path)]) == 0
     (rec,) = load_results(tmp_path / "results.jsonl")
     assert rec["status"] == "reached" and rec["config"]["trainer"]["devices"] == 2 and rec["accelerator"] == "CPUAccelerator"
+
+
+def test_time_budget_stops_a_run(tmp_path):
+    path = _suite(tmp_path, seeds=[0], workloads=[REGRESSION | {"max_steps": 100000, "max_seconds": 1.0, "target": 1e-9}],
+                  baseline="sgd", optimizers=[{"label": "sgd", "optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 0.0}}])
+    assert main(["benchmark", "--config", str(path)]) == 0
+    (rec,) = load_results(tmp_path / "results.jsonl")
+    assert rec["status"] == "missed" and 1.0 <= rec["train_time"] < 5.0 and 0 < rec["steps"] < 100000

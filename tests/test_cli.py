@@ -9,7 +9,9 @@ from modules.errors import ConfigError
 from recipes.cli import build_cli, main
 from tests.conftest import CONFIGS, run_recipes
 
-ALL_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml"))
+SUITES = CONFIGS / "benchmark"
+ALL_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if SUITES not in p.parents)
+ALL_SUITES = sorted(SUITES.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: p.stem)
@@ -18,6 +20,23 @@ def test_every_config_instantiates(config, tmp_path):
     assert cli.model is not None and cli.datamodule is not None
     text = config.read_text()
     assert text.startswith("# ") and "python -m recipes fit --config configs/" in text  # the command that runs it
+
+
+@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda p: p.stem)
+def test_every_benchmark_suite_is_valid(suite, monkeypatch):
+    from recipes.benchmark.command import load_suite
+
+    monkeypatch.chdir(CONFIGS.parent)  # suites name task configs relative to the repository
+    parsed, _ = load_suite(["--config", str(suite)])
+    runs = parsed.runs()
+    assert runs and len({r.key for r in runs}) == len(runs)  # every run distinct, so resume cannot confuse two
+    for workload in parsed.workloads:  # each workload's task config instantiates with its overrides
+        run = next(r for r in runs if r.workload is workload)
+        from recipes.benchmark.runner import run_args
+
+        assert build_cli(run_args(run), run=False).model is not None
+    text = suite.read_text()
+    assert text.startswith("# ") and f"python -m recipes benchmark --config configs/benchmark/{suite.name}" in text
 
 
 def test_datamodule_links_into_model(tmp_path):

@@ -114,7 +114,7 @@ def test_sampled_protocol_is_labelled_and_easier(tmp_path):
     sampled = MovieLensDataModule(task="ranking", split="leave_last_out", eval_protocol="sampled100")
     a = _trainer(tmp_path).test(_model(full, net="popularity"), full, verbose=False)[0]
     b = _trainer(tmp_path).test(_model(sampled, net="popularity"), sampled, verbose=False)[0]
-    assert set(b) == {"test/hr@10_sampled100", "test/ndcg@10_sampled100"}
+    assert set(b) == {"test/hr@10_sampled100", "test/ndcg@10_sampled100", "test/hr@10_sampled100_cold", "test/ndcg@10_sampled100_cold"}
     assert b["test/hr@10_sampled100"] > 2 * a["test/hr@10"]  # 100 negatives is a far easier task than ~1,600
 
 

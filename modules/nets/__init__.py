@@ -9,14 +9,17 @@ from torch import nn
 from modules.errors import ConfigError
 from modules.nets.cnn import SmallCNN
 from modules.nets.resnet import ResNet18Small
+from modules.nets.vit import SmallViT
 
-__all__ = ["IMAGE_NETS", "build_image_net", "SmallCNN", "ResNet18Small"]
+__all__ = ["IMAGE_NETS", "build_image_net", "SmallCNN", "ResNet18Small", "SmallViT"]
 
-IMAGE_NETS: dict[str, Callable[..., nn.Module]] = {"cnn": SmallCNN, "resnet18": ResNet18Small}
+# Each network names its classification head (``head_name``) and, if torchvision has weights for it,
+# its architecture (``torchvision_arch``); ``modules.image_weights`` uses both for fine-tuning.
+IMAGE_NETS: dict[str, Callable[..., nn.Module]] = {"cnn": SmallCNN, "resnet18": ResNet18Small, "vit": SmallViT}
 
 
 def build_image_net(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs) -> nn.Module:
-    """Build an image classifier network by name (``cnn`` or ``resnet18``)."""
+    """Build an image classifier network by name (``cnn``, ``resnet18`` or ``vit``)."""
     if name not in IMAGE_NETS:
         raise ConfigError(f"unknown image network {name!r}", f"choose one of {', '.join(IMAGE_NETS)}")
     try:

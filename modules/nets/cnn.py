@@ -24,6 +24,9 @@ class SmallCNN(nn.Module):
         image_size: input height and width, needed by the flatten head.
     """
 
+    head_name = "head"  # the classification head, relative to this network
+    torchvision_arch = None  # not a torchvision architecture: no torchvision weights
+
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), convs_per_stage: int = 1, dropout: float = 0.1, head: str = "flatten", image_size: int = 28) -> None:
         super().__init__()
         layers: list[nn.Module] = []

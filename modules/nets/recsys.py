@@ -12,6 +12,7 @@ from modules.nets.dlrm import DLRM
 from modules.nets.mf import MatrixFactorization
 from modules.nets.neumf import NeuMF
 from modules.nets.scoring import PairScorer, Popularity
+from modules.nets.text_tower import TextTower
 
 __all__ = ["RecNetInfo", "REC_NETS", "build_rec_net"]
 
@@ -38,6 +39,7 @@ REC_NETS: dict[str, RecNetInfo] = {
         RecNetInfo("neumf", NeuMF, "NeuMF (He et al., 2017): GMF and MLP towers joined by a linear layer"),
         RecNetInfo("autorec", AutoRec, "I-AutoRec (Sedhain et al., 2015): each item's training ratings through a sigmoid autoencoder"),
         RecNetInfo("dlrm", DLRM, "DLRM-style: side features, bottom MLP, pairwise dot interactions, top MLP", uses_features=True),
+        RecNetInfo("text_tower", TextTower, "user embeddings against a fine-tuned pretrained text encoder (MiniLM) over item titles, years, genres; hybrid with ID embeddings"),
         RecNetInfo("popularity", Popularity, "baseline: items scored by their training-set popularity", trainable=False),
     ]
 }

@@ -18,6 +18,10 @@ class ResNet18Small(nn.Module):
         image_size: input size; any size of 8 or more works (the network ends in global pooling).
     """
 
+    head_name = "net.fc"  # the classification head, relative to this network
+    torchvision_arch = "resnet18"  # torchvision's weights enum for ``torchvision:<NAME>`` pretrained weights
+    torchvision_root = "net"  # the submodule that holds torchvision's ResNet (its state_dict keys)
+
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> None:
         super().__init__()
         net = resnet18(weights=None, num_classes=num_classes)

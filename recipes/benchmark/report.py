@@ -117,7 +117,9 @@ def write_report(records: list[dict[str, Any]], out_dir: str | os.PathLike, base
     ratios = performance_ratios(times, tau_max)
     scores = profile_score(ratios, tau_max)
     subs = sorted({s for row in summary.values() for s in row}, key=lambda s: -scores.get(s, 0))
-    base = baseline if baseline in subs else next((s for s in subs if s.startswith(f"{baseline} + ")), None)
+    # with an initializer grid the baseline is its run under PyTorch's default initializer when there is one
+    crossed = sorted((s for s in subs if s.startswith(f"{baseline} + ")), key=lambda s: (s != f"{baseline} + default", s))
+    base = baseline if baseline in subs else next(iter(crossed), None)
     speed = geomean_speedup(times, base) if base else {}
     targets = {r["workload"]: r["target"] for r in records}
     envs = sorted({f"{r.get('env', {}).get('device')} ({r.get('env', {}).get('host')})" for r in records})

@@ -24,7 +24,7 @@ from modules.init import InitConfig, apply_init
 from modules.nets import build_image_net
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
-from modules.pretrained import FinetuneConfig, FreezeBackbone
+from modules.pretrained import FinetuneConfig
 
 __all__ = ["ImageClassifier"]
 
@@ -143,8 +143,5 @@ class ImageClassifier(L.LightningModule):
         return configure_optimization(self, self.optimizer_config, self.scheduler_config)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        callbacks = optimization_callbacks()
         ft = self.finetune_config
-        if ft.freeze_epochs or ft.freeze_steps:
-            callbacks.append(FreezeBackbone(self.backbone_prefixes(), epochs=ft.freeze_epochs, steps=ft.freeze_steps))
-        return callbacks
+        return [*optimization_callbacks(), *(ft.freeze_callbacks(self.backbone_prefixes()) if ft.freeze_epochs or ft.freeze_steps else [])]

@@ -142,6 +142,12 @@ class FinetuneConfig:
         if self.freeze_epochs and self.freeze_steps:
             raise ConfigError("both freeze_epochs and freeze_steps are set", "set one of them")
 
+    def freeze_callbacks(self, prefixes: list[str]) -> list[Callback]:
+        """``[FreezeBackbone(prefixes, ...)]`` when a freeze window is set, else ``[]``: for ``configure_callbacks``."""
+        if not (self.freeze_epochs or self.freeze_steps):
+            return []
+        return [FreezeBackbone(prefixes, self.freeze_epochs, self.freeze_steps)]
+
 
 def set_requires_grad(module: nn.Module, prefixes: list[str], flag: bool) -> int:
     """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many tensors."""

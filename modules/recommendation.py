@@ -19,7 +19,7 @@ from modules.init import InitConfig, apply_init
 from modules.nets.recsys import build_rec_net, get_rec_net
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
-from modules.pretrained import FinetuneConfig, FreezeBackbone, enable_gradient_checkpointing
+from modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
 from modules.ranking_metrics import hit_rate, ndcg, target_rank
 from modules.sparse_optim import configure_split_optimization
 
@@ -276,9 +276,7 @@ class Recommender(L.LightningModule):
         return configure_split_optimization(self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        f = self.finetune_config
-        freeze = [FreezeBackbone(self.backbones, f.freeze_epochs, f.freeze_steps)] if f.freeze_epochs or f.freeze_steps else []
-        return [*optimization_callbacks(), *freeze]
+        return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbones)]
 
     def export_pretrained(self, out_dir: str) -> None:
         """Write the net's fine-tuned pretrained backbone (and tokenizer) with ``save_pretrained``."""

@@ -17,6 +17,7 @@ from modules.init import InitConfig, apply_init
 from modules.nets.speech import LogMelFrontEnd, build_speech_net
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
+from modules.transcription_metrics import log_transcription_metrics
 
 __all__ = ["SpeechRecognizer"]
 
@@ -94,19 +95,11 @@ class SpeechRecognizer(L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, hyps, refs = self.model_step(batch)
-        self.val_cer(hyps, refs)
-        self.val_wer(hyps, refs)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(refs))
-        self.log("val/cer", self.val_cer, prog_bar=True, batch_size=len(refs))
-        self.log("val/wer", self.val_wer, batch_size=len(refs))
+        log_transcription_metrics(self, "val", loss, hyps, refs)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         loss, hyps, refs = self.model_step(batch)
-        self.test_cer(hyps, refs)
-        self.test_wer(hyps, refs)
-        self.log("test/loss", loss, sync_dist=True, batch_size=len(refs))
-        self.log("test/cer", self.test_cer, batch_size=len(refs))
-        self.log("test/wer", self.test_wer, batch_size=len(refs))
+        log_transcription_metrics(self, "test", loss, hyps, refs)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         waves, wave_lengths, *_, index = batch

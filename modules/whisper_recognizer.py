@@ -24,7 +24,8 @@ from modules.config import as_config, plain
 from modules.errors import ConfigError
 from modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from modules.optim.callbacks import optimization_callbacks
-from modules.pretrained import FinetuneConfig, FreezeBackbone, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
+from modules.transcription_metrics import log_transcription_metrics
+from modules.pretrained import FinetuneConfig, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
 
 __all__ = ["WhisperRecognizer"]
 
@@ -145,19 +146,11 @@ class WhisperRecognizer(L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, hyps, refs = self.model_step(batch, generate=True)
-        self.val_cer(hyps, refs)
-        self.val_wer(hyps, refs)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(refs))
-        self.log("val/cer", self.val_cer, prog_bar=True, batch_size=len(refs))
-        self.log("val/wer", self.val_wer, batch_size=len(refs))
+        log_transcription_metrics(self, "val", loss, hyps, refs)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         loss, hyps, refs = self.model_step(batch, generate=True)
-        self.test_cer(hyps, refs)
-        self.test_wer(hyps, refs)
-        self.log("test/loss", loss, sync_dist=True, batch_size=len(refs))
-        self.log("test/cer", self.test_cer, batch_size=len(refs))
-        self.log("test/wer", self.test_wer, batch_size=len(refs))
+        log_transcription_metrics(self, "test", loss, hyps, refs)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         waves, wave_lengths, *_, index = batch
@@ -172,7 +165,4 @@ class WhisperRecognizer(L.LightningModule):
         return configure_optimization(self, self.optimizer_config, self.scheduler_config)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        callbacks = optimization_callbacks()
-        if self.finetune_config.freeze_epochs or self.finetune_config.freeze_steps:
-            callbacks.append(FreezeBackbone(self.backbone, self.finetune_config.freeze_epochs, self.finetune_config.freeze_steps))
-        return callbacks
+        return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbone)]

@@ -25,7 +25,7 @@ from rich.console import Console
 from modules.errors import ConfigError
 from recipes.benchmark.report import write_report
 from recipes.benchmark.results import append_result, environment, finished_keys, load_results, merge_results
-from recipes.benchmark.runner import train_run
+from recipes.benchmark.runner import base_record, train_run
 from recipes.benchmark.suite import Run, Suite
 
 __all__ = ["benchmark_command", "suite_parser", "load_suite"]
@@ -90,16 +90,12 @@ def train_isolated(run: Run, stop_at_target: bool) -> dict:
     """``run`` in a fresh ``python -m recipes.benchmark.worker`` process (see that module)."""
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp) / "run.json", Path(tmp) / "record.json"
-        run_dict = {f.name: getattr(run, f.name) for f in fields(Run)}
-        run_dict["workload"] = asdict(run.workload)
-        spec.write_text(json.dumps({"run": run_dict, "stop_at_target": stop_at_target}))
+        spec.write_text(json.dumps({"run": asdict(run), "stop_at_target": stop_at_target}))
         proc = subprocess.run([sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True)
         if out.is_file():
             return json.loads(out.read_text())
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {"key": run.key, "workload": run.workload.name, "optimizer": run.label, "init": run.init_label, "lr": run.lr, "seed": run.seed,
-            "target": {"metric": run.workload.metric, "mode": run.workload.mode, "value": run.workload.target}, "config": run.spec,
-            "status": "error", "error": f"worker exited {proc.returncode}: {tail[0]}", "rank_zero": True, "best": None, "final": None,
+    return {**base_record(run), "status": "error", "error": f"worker exited {proc.returncode}: {tail[0]}", "rank_zero": True, "best": None, "final": None,
             "steps_to_target": None, "time_to_target": None, "steps": 0, "curve": {"step": [], "time": [], "metric": [], "loss": []},
             "wall_time": 0.0, "train_time": 0.0, "eval_time": 0.0}
 

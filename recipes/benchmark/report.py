@@ -15,7 +15,7 @@ import os
 import re
 import statistics
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def write_report(records: list[dict[str, Any]], out_dir: str | os.PathLike, base
     envs = sorted({f"{r.get('env', {}).get('device')} ({r.get('env', {}).get('host')})" for r in records})
     errors = [r for r in records if r["status"] == "error"]
 
-    md = [f"# {title}", "", f"{len(records)} runs; " + ", ".join(f"{k}: {v}" for k, v in sorted(_count(records).items())) + ".",
+    md = [f"# {title}", "", f"{len(records)} runs; " + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(r["status"] for r in records).items())) + ".",
           "Devices: " + "; ".join(envs) + (" (times from different machines are not comparable)" if len(envs) > 1 else "") + ".", "",
           "Time-to-target is training time in seconds (evaluation excluded) until the first evaluation at the target, "
           "median over seeds; a run that missed the target or diverged counts as infinite.", "",
@@ -178,10 +178,3 @@ def write_report(records: list[dict[str, Any]], out_dir: str | os.PathLike, base
         fh.write("\n".join(md) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def _count(records: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for r in records:
-        counts[r["status"]] += 1
-    return counts

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from modules.errors import ConfigError, TrainingDiverged
 from recipes.benchmark.suite import Run
 
-__all__ = ["TargetRecorder", "run_args", "train_run"]
+__all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]
 
 
 class TargetRecorder(Callback):
@@ -119,13 +119,19 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def base_record(run: Run) -> dict[str, Any]:
+    """What identifies a run in the results file: its key, names, target and full config."""
+    w = run.workload
+    return {"key": run.key, "workload": w.name, "optimizer": run.label, "init": run.init_label, "lr": run.lr, "seed": run.seed,
+            "target": {"metric": w.metric, "mode": w.mode, "value": w.target}, "config": run.spec}
+
+
 def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
     """Train ``run`` and return its record (status reached | missed | diverged | error, never dropped)."""
     from recipes.cli import build_cli
 
     w = run.workload
-    rec: dict[str, Any] = {"key": run.key, "workload": w.name, "optimizer": run.label, "init": run.init_label, "lr": run.lr, "seed": run.seed,
-                           "target": {"metric": w.metric, "mode": w.mode, "value": w.target}, "config": run.spec}
+    rec = base_record(run)
     recorder = TargetRecorder(w.metric, w.reached, w.max_seconds, stop_at_target)
     wall = time.perf_counter()
     status, error = "missed", None

@@ -1,0 +1,18 @@
+"""CER/WER of transcripts, logged the same way by every speech recipe (CTC and Whisper), so their numbers compare."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch import Tensor
+
+__all__ = ["log_transcription_metrics"]
+
+
+def log_transcription_metrics(module: L.LightningModule, stage: str, loss: Tensor, hyps: list[str], refs: list[str]) -> None:
+    """Update ``module.<stage>_cer`` / ``<stage>_wer`` (torchmetrics) with normalized texts and log them with the loss."""
+    cer, wer = getattr(module, f"{stage}_cer"), getattr(module, f"{stage}_wer")
+    cer(hyps, refs)
+    wer(hyps, refs)
+    module.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True, batch_size=len(refs))
+    module.log(f"{stage}/cer", cer, prog_bar=stage == "val", batch_size=len(refs))
+    module.log(f"{stage}/wer", wer, batch_size=len(refs))

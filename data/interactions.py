@@ -45,7 +45,9 @@ class InteractionBatches(TensorBatchDataset):
         negatives: number of negative items sampled afresh for every batch from the items that
             ``seen[user]`` marks False, under the key ``negatives``; 0 for none.
         seen: the (users x items) bool mask negatives avoid.
-        seed: seed of the negative sampler; its generator advances, so each epoch draws new negatives.
+        seed: seed of the negative sampler. A batch from ``data.batching``'s sampler brings its own seed
+            (from this seed, the epoch, the rank and the batch's position), so each epoch and each rank draws
+            new negatives and a resumed run draws exactly the ones the interrupted run would have.
     """
 
     def __init__(
@@ -63,10 +65,11 @@ class InteractionBatches(TensorBatchDataset):
         if negatives and seen is None:
             raise ValueError("negative sampling needs the seen mask")
         self.negatives, self.seen = negatives, seen
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)  # for batches that carry no seed of their own
 
-    def __getitem__(self, index: int) -> dict[str, Tensor]:  # type: ignore[override]
-        return self.__getitems__([index])  # a batch of one: loaders always take the batched path
+    def __getitem__(self, index: int | list[int]) -> dict[str, Tensor]:  # type: ignore[override]
+        return self.__getitems__(index if isinstance(index, list) else [index])  # loaders take the batched path
 
     def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:  # type: ignore[override]
         batch = dict(zip(self.names, super().__getitems__(indices)))
@@ -74,5 +77,7 @@ class InteractionBatches(TensorBatchDataset):
             batch[name] = table[batch[key]]
         batch.update(self.constants)
         if self.negatives:
-            batch["negatives"] = sample_negatives(self.seen, batch["user"], self.negatives, self.generator)
+            seed = getattr(indices, "seed", None)
+            generator = self.generator if seed is None else torch.Generator().manual_seed(seed)
+            batch["negatives"] = sample_negatives(self.seen, batch["user"], self.negatives, generator)
         return batch

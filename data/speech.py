@@ -16,7 +16,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from data.batching import batch_loader
 from data.espeak import synthesize_variants
+from data.sources import existing_path
 from data.speech_audio import AudioFolder, read_many
 from data.speech_batching import LengthBucketSampler, UtteranceSet, collate_utterances
 from data.speech_sources import ASTERISK_ROOT, ASTERISK_TRANSCRIPTS, read_asterisk, read_librispeech, read_manifest
@@ -86,6 +88,17 @@ class SpeechDataModule(L.LightningDataModule):
             raise ConfigError("corpus manifest needs a manifest file", "set data.manifest to a JSONL file")
         if corpus == "librispeech" and not root:
             raise ConfigError("corpus librispeech needs its folder", "set data.root to e.g. LibriSpeech/dev-clean")
+        # Paths the user gave must exist now; only the defaults (None, the Asterisk transcripts) are looked up later.
+        for key, value, kind, fix in (
+            ("root", root, "folder", "pass the Asterisk sounds folder or a LibriSpeech split folder, or leave data.root unset for the Asterisk prompts"),
+            ("manifest", manifest, "file", 'pass a JSONL file of {"audio": ..., "text": ...} lines'),
+            ("transcripts", None if transcripts == ASTERISK_TRANSCRIPTS else transcripts, "file", f"pass the Asterisk transcript file, or leave data.transcripts unset for {ASTERISK_TRANSCRIPTS}"),
+            ("predict_dir", predict_dir, "folder", "pass a folder of WAV/FLAC files"),
+        ):
+            if value is not None:
+                existing_path(value, f"data.{key}", kind, fix)
+        for path in predict_paths or []:
+            existing_path(path, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths")
         self.corpus, self.root, self.manifest, self.transcripts = corpus, root, manifest, transcripts
         self.val_fraction, self.test_fraction, self.seed, self.batch_size = val_fraction, test_fraction, seed, batch_size
         self.sample_rate, self.max_seconds, self.test_split = sample_rate, max_seconds, test_split
@@ -150,7 +163,7 @@ class SpeechDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: UtteranceSet, shuffle: bool) -> DataLoader:
         sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=shuffle, seed=self.seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_utterances)
+        return batch_loader(dataset, self.batch_size, shuffle, sampler=sampler, collate_fn=collate_utterances)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.fit_set, shuffle=True)

@@ -3,16 +3,17 @@
 Sorting a whole split by length would give the same batches every epoch; shuffling alone pads a
 1-second prompt to the longest utterance of its batch. The sampler shuffles, sorts inside buckets of
 ``bucket_batches`` batches, cuts the buckets into batches and shuffles the batch order, seeded by
-``seed`` and the epoch (Lightning calls ``set_epoch``).
+``seed`` and the epoch (Lightning calls ``set_epoch``); under DDP each rank takes its share of the
+batches (``data.batching.ShardedBatchSampler``).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
+
+from data.batching import ShardedBatchSampler
 
 __all__ = ["UtteranceSet", "LengthBucketSampler", "collate_utterances", "padding_fraction"]
 
@@ -29,7 +30,9 @@ class UtteranceSet(Dataset):
     def __len__(self) -> int:
         return len(self.waves)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, list[int], int]:
+    def __getitem__(self, i: int | list[int]) -> tuple[Tensor, list[int], int] | list[tuple[Tensor, list[int], int]]:
+        if isinstance(i, list):  # a whole batch from the batch sampler
+            return [self[j] for j in i]
         return self.waves[i], self.targets[i], i
 
     @property
@@ -51,8 +54,8 @@ def collate_utterances(items: list[tuple[Tensor, list[int], int]]) -> tuple[Tens
     return padded, wave_lengths, tgt, target_lengths, torch.tensor(index)
 
 
-class LengthBucketSampler(Sampler[list[int]]):
-    """Batches of indices of similar lengths (see the module docstring).
+class LengthBucketSampler(ShardedBatchSampler):
+    """Batches of indices of similar lengths for this rank (see the module docstring and ``data.batching``).
 
     Args:
         lengths: length of every item.
@@ -60,35 +63,27 @@ class LengthBucketSampler(Sampler[list[int]]):
         shuffle: shuffle across batches (training); False gives length-sorted batches in a fixed order.
         seed: seed of the shuffling (plus the epoch).
         bucket_batches: batches per bucket; larger buckets pad less and shuffle less.
+        num_replicas, rank: as ``ShardedBatchSampler`` (None reads the process group).
     """
 
-    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0, bucket_batches: int = 8) -> None:
-        if batch_size < 1 or bucket_batches < 1:
-            raise ValueError("batch_size and bucket_batches must be >= 1")
-        self.lengths, self.batch_size, self.shuffle = list(lengths), batch_size, shuffle
-        self.seed, self.bucket_batches, self.epoch = seed, bucket_batches, 0
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0, bucket_batches: int = 8,
+                 num_replicas: int | None = None, rank: int | None = None) -> None:
+        if bucket_batches < 1:
+            raise ValueError("bucket_batches must be >= 1")
+        super().__init__(len(lengths), batch_size, shuffle, seed, num_replicas=num_replicas, rank=rank)
+        self.lengths, self.bucket_batches = list(lengths), bucket_batches
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def order(self) -> list[int]:
+        return sorted(range(self.size), key=self.lengths.__getitem__)
 
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        n = len(self.lengths)
-        if not self.shuffle:
-            order = sorted(range(n), key=self.lengths.__getitem__)
-            yield from (order[i : i + self.batch_size] for i in range(0, n, self.batch_size))
-            return
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        perm = torch.randperm(n, generator=g).tolist()
+    def epoch_batches(self, generator: torch.Generator) -> list[list[int]]:
+        perm = torch.randperm(self.size, generator=generator).tolist()
         bucket = self.batch_size * self.bucket_batches
         batches = []
-        for start in range(0, n, bucket):
+        for start in range(0, self.size, bucket):
             chunk = sorted(perm[start : start + bucket], key=self.lengths.__getitem__)
             batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        for b in torch.randperm(len(batches), generator=g).tolist():
-            yield batches[b]
+        return [batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def padding_fraction(batches: list[list[int]], lengths: list[int]) -> float:

@@ -1,0 +1,20 @@
+"""A callback that SIGKILLs its own process at a given training step (for the kill-and-resume tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+
+class KillAtStep(Callback):
+    """Kills the process (SIGKILL: no cleanup, no handler runs) once ``global_step`` reaches ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -143,7 +143,9 @@ class ResumableLoader(DataLoader):
     """
 
     def __init__(self, dataset: Dataset, sampler: ShardedBatchSampler, collate_fn: Any = None, **kwargs: Any) -> None:
-        kwargs.pop("batch_size", None)
+        for key in ("batch_size", "shuffle", "batch_sampler", "drop_last"):  # what Lightning passes when it rebuilds a loader
+            if kwargs.pop(key, None):
+                raise ValueError(f"ResumableLoader takes no {key}: its sampler yields whole batches")
         # A generator of its own: a DataLoader otherwise draws its workers' base seed from the global RNG each
         # time an iterator starts, so a run resumed mid-epoch would draw once more than the run it continues.
         kwargs.setdefault("generator", torch.Generator().manual_seed(sampler.seed))
@@ -198,4 +200,4 @@ def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0
                  sampler: ShardedBatchSampler | None = None, collate_fn: Any = None) -> ResumableLoader:
     """A resumable, sharded loader that fetches each batch of ``dataset`` with one index."""
     sampler = sampler or ShardedBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    return ResumableLoader(dataset, sampler, collate_fn=collate_fn)
+    return ResumableLoader(dataset, sampler=sampler, collate_fn=collate_fn)

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from data.batching import TensorBatchDataset, batch_loader
 from data.image_files import ImageFolderSet
-from data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, FASHION_MNIST_HELP, find_files, read_idx
+from data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, FASHION_MNIST_HELP, existing_path, find_files, read_idx
 from modules.errors import ConfigError
 
 __all__ = ["ImageDataModule", "FashionMNISTDataModule", "MNIST5kDataModule", "DigitsDataModule"]
@@ -50,6 +50,8 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1 or val_size < 0 or augment_chunk < 1:
             raise ConfigError("batch_size and augment_chunk must be >= 1 and val_size >= 0", "fix the data settings")
+        if predict_dir is not None:
+            existing_path(predict_dir, "data.predict_dir", "folder", "pass a folder of PNG/JPEG files to --data.predict_dir")
         self.batch_size, self.val_size, self.seed = batch_size, val_size, seed
         self.augment, self.augment_chunk, self.predict_dir = augment, augment_chunk, predict_dir
         self.splits: dict[str, TensorBatchDataset] = {}
@@ -117,7 +119,8 @@ class FashionMNISTDataModule(ImageDataModule):
     read from the official IDX files (``root``, the Debian package, or the official download).
 
     Args:
-        root: a folder holding the four official IDX files (gzipped or not); None tries the others.
+        root: an existing folder holding the four official IDX files (gzipped or not), or receiving the
+            download; nothing else is tried. None: the Debian package, then the download.
         download: try the official download when no local copy exists.
     """
 
@@ -126,6 +129,8 @@ class FashionMNISTDataModule(ImageDataModule):
 
     def __init__(self, root: str | None = None, download: bool = True, batch_size: int = 256, val_size: int = 5000, seed: int = 0, augment: bool = False, augment_chunk: int = 16, predict_dir: str | None = None) -> None:
         super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
+        if root is not None:
+            existing_path(root, "data.root", "folder", f"pass the folder holding the four Fashion-MNIST IDX files, or leave data.root unset to use {FASHION_MNIST_DEBIAN} or the download")
         self.root, self.download = root, download
 
     def load(self):

@@ -24,6 +24,7 @@ from data.batching import batch_loader
 from data.interactions import InteractionBatches, sample_negatives
 from data.movielens_encode import Encoded, encode, item_texts, read_pairs, split_leave_last_out, split_random
 from data.movielens_files import read_movielens
+from data.sources import existing_path
 from modules.errors import ConfigError
 
 __all__ = ["MovieLensDataModule"]
@@ -71,6 +72,10 @@ class MovieLensDataModule(L.LightningDataModule):
             raise ConfigError("predict_pairs and predict_topk are both set", "set one of them")
         if predict_topk is not None and predict_topk < 1:
             raise ConfigError(f"predict_topk must be >= 1, got {predict_topk}", "e.g. --data.predict_topk 10")
+        if root is not None:
+            existing_path(root, "data.root", "folder", "point it at an extracted ml-100k.zip (u.data, u.user, u.item) or RecBole's atomic files (ml-100k.inter ...), or leave it unset to use the copy in the recbole wheel")
+        if predict_pairs is not None:
+            existing_path(predict_pairs, "data.predict_pairs", "file", "give a CSV with one user,item pair a line")
         self.task, self.split, self.fold, self.eval_protocol = task, split, fold, eval_protocol
         self.batch_size, self.eval_batch_size, self.num_negatives, self.seed = batch_size, eval_batch_size, num_negatives, seed
         self.root, self.predict_pairs, self.predict_topk = root, predict_pairs, predict_topk

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from data.movielens_files import GENRES, MovieLensTables, Ratings
+from data.sources import existing_path
 from modules.errors import ConfigError
 
 __all__ = ["Encoded", "encode", "item_texts", "split_random", "split_leave_last_out", "read_pairs", "AGE_EDGES", "YEAR_EDGES"]
@@ -137,9 +138,7 @@ def read_pairs(path: str | Path, encoded: Encoded) -> tuple[Tensor, Tensor]:
 
     Nothing is dropped: malformed rows are reported first, by line, then ids MovieLens does not know.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--data.predict_pairs {path} does not exist", "give a CSV with one user,item pair a line")
+    path = existing_path(path, "data.predict_pairs", "file", "give a CSV with one user,item pair a line")
     with open(path, newline="") as fh:
         rows = [(n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)]  # blank lines are not rows
     if rows and not all(c.strip().lstrip("-").isdigit() for c in rows[0][1][:2]):

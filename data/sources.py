@@ -1,6 +1,8 @@
-"""Where a dataset's files come from, in order: the user's ``root``, a system package, the official
-download; each file is checked against the official content's SHA-256, and when no source works
-one error says how to get the data."""
+"""Where a dataset's files come from: the user's ``root`` (and a download into it), or without one a
+system package, then the official download; each file is checked against the official content's
+SHA-256, and when no source works one error says how to get the data. ``existing_path`` is the check
+every DataModule applies to a path the user gave: one that does not exist is an error, never a
+reason to look elsewhere."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from modules.errors import ConfigError
 
-__all__ = ["DataFile", "FASHION_MNIST", "find_files", "read_idx"]
+__all__ = ["DataFile", "FASHION_MNIST", "existing_path", "find_files", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ FASHION_MNIST_HELP = (
     "install the Debian package (apt-get install dataset-fashion-mnist), or put the four official IDX files "
     "(train-images-idx3-ubyte.gz ...) in a folder and pass --data.root FOLDER"
 )
+
+
+def existing_path(path: str | os.PathLike, key: str, kind: Literal["folder", "file"], fix: str) -> Path:
+    """``path`` with ``~`` expanded, checked to exist as a ``kind``; else a ConfigError naming ``--key``.
+
+    For paths the user gave: a default left as None keeps looking in its default places instead.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"--{key} {p} does not exist", fix)
+    if kind == "folder" and not p.is_dir():
+        raise ConfigError(f"--{key} {p} is a file, not a folder", fix)
+    if kind == "file" and not p.is_file():
+        raise ConfigError(f"--{key} {p} is a folder, not a file", fix)
+    return p
 
 
 def _candidates(folder: Path, f: DataFile) -> list[Path]:
@@ -79,13 +97,14 @@ def _download(f: DataFile, folder: Path) -> Path | None:
 
 
 def find_files(files: dict[str, DataFile], root: str | os.PathLike | None, system_dir: Path, help_text: str, download: bool = True) -> dict[str, bytes]:
-    """The verified uncompressed content of each file, from ``root``, then ``system_dir``, then a download.
+    """The verified uncompressed content of each file: from ``root`` or a download into it when ``root`` is
+    given, else from ``system_dir`` or a download into ``~/.cache/recipes``.
 
-    A file found but corrupt is an error (never silently replaced); a file found nowhere is an error
-    that says how to get it.
+    A ``root`` that does not exist is an error, and one without the files never falls back to
+    ``system_dir``: the data used is the data the user pointed at. A file found but corrupt is an error
+    (never silently replaced); a file found nowhere is an error that says how to get it.
     """
-    folders = [Path(root).expanduser()] if root else []
-    folders.append(system_dir)
+    folders = [existing_path(root, "data.root", "folder", help_text)] if root else [system_dir]
     out: dict[str, bytes] = {}
     for key, f in files.items():
         path = next((p for folder in folders for p in _candidates(folder, f) if p.is_file()), None)

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from data.sources import existing_path
 from modules.errors import ConfigError
 
 __all__ = ["AUDIO_SUFFIXES", "AudioError", "read_audio", "read_many", "AudioFolder"]
@@ -61,7 +62,7 @@ class AudioFolder:
     """
 
     def __init__(self, sample_rate: int, folder: str | Path | None = None, files: list[str] | None = None) -> None:
-        candidates = [Path(f).expanduser() for f in files or []]
+        candidates = [existing_path(f, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths") for f in files or []]
         if folder is not None:
             root = Path(folder).expanduser()
             if not root.is_dir():

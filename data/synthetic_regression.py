@@ -66,3 +66,12 @@ class SyntheticRegressionDataModule(L.LightningDataModule):
 
     def test_dataloader(self):
         return self.val_dataloader()
+
+    def predict_dataloader(self):
+        """The validation samples with their index; ``predict_names`` names each row."""
+        x, y = self.val_set.tensors
+        return batch_loader(TensorBatchDataset(x, y, torch.arange(len(x))), 4096, shuffle=False)
+
+    @property
+    def predict_names(self) -> list[str]:
+        return [f"val:{i}" for i in range(len(self.val_set))]

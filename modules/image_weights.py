@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 
+from modules.checkpoint_file import read_checkpoint, written_by
 from modules.errors import ConfigError
 from modules.init import mark_pretrained
 
@@ -92,6 +93,11 @@ def torchvision_cache_path(net: nn.Module, name: str) -> Path:
 
 def read_state_dict(source: PretrainedSource, net: nn.Module) -> dict[str, Tensor]:
     """The tensors of ``source``: a torchvision weights file from the cache, or a local checkpoint."""
+    return _read(source, net)[0]
+
+
+def _read(source: PretrainedSource, net: nn.Module) -> tuple[dict[str, Tensor], str | None]:
+    """``read_state_dict`` and the class that wrote the checkpoint, when it records one."""
     if source.kind == "torchvision":
         path = torchvision_cache_path(net, source.name)
         if not path.is_file():
@@ -103,23 +109,25 @@ def read_state_dict(source: PretrainedSource, net: nn.Module) -> dict[str, Tenso
             )
     else:
         path = Path(source.name).expanduser()
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
         if not path.is_file():
             raise ConfigError(f"pretrained checkpoint {path} does not exist", FILE_FIX)
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
+        try:
             obj = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling and format errors come in many types
-        raise ConfigError(f"cannot read pretrained checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", FILE_FIX) from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):  # a Lightning checkpoint
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ConfigError(f"pretrained checkpoint {path} is truncated or corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", f"replace it with an intact copy, or {FILE_FIX}") from None
+    else:  # torch.load(weights_only=True), with one message for each way a file can fail
+        obj = read_checkpoint(path, "pretrained checkpoint", FILE_FIX)
+    writer = written_by(obj)
+    if isinstance(obj.get("state_dict"), dict):  # a Lightning checkpoint
         obj = obj["state_dict"]
-    state = {k: v for k, v in obj.items() if isinstance(v, Tensor)} if isinstance(obj, dict) else {}
+    state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     if not state:
         raise ConfigError(f"pretrained checkpoint {path} holds no state_dict of tensors", FILE_FIX)
-    return state
+    return state, writer
 
 
 def _best_reading(net: nn.Module, state: dict[str, Tensor]) -> tuple[nn.Module, dict[str, Tensor]]:
@@ -145,7 +153,8 @@ def load_image_weights(net: nn.Module, source: str, skip: tuple[str, ...] = ()) 
     ``skip`` names submodules of ``net`` (e.g. its head) that stay fresh even where shapes match.
     """
     parsed = parse_pretrained(source, net)
-    target, state = _best_reading(net, read_state_dict(parsed, net))
+    state, writer = _read(parsed, net)
+    target, state = _best_reading(net, state)
     prefix = "" if target is net else f"{getattr(net, 'torchvision_root')}."
     skipped_modules = tuple(s.removeprefix(prefix) for s in skip)
     report = LoadReport(source)
@@ -162,7 +171,8 @@ def load_image_weights(net: nn.Module, source: str, skip: tuple[str, ...] = ()) 
     own = set(target.state_dict())
     report.unused = [k for k in state if k not in own]
     if not take:
-        raise ConfigError(f"pretrained checkpoint {source} matches no tensor of {type(net).__name__} ({report.summary()})", "give a checkpoint of the same network (model.net and model.net_kwargs as when it was trained)")
+        whose = f" (a checkpoint of {writer})" if writer else ""
+        raise ConfigError(f"pretrained checkpoint {source}{whose} matches no tensor of {type(net).__name__} ({report.summary()})", "give a checkpoint of the same network (model.net and model.net_kwargs as when it was trained)")
     target.load_state_dict(take, strict=False)
     for mod_name, module in target.named_modules():
         names = [f"{mod_name}.{k}" if mod_name else k for k in module.state_dict()]

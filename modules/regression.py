@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanSquaredError
 
 from modules.config import as_config, plain
 from modules.errors import ConfigError
@@ -43,6 +44,8 @@ class LinearRegression(L.LightningModule):
         self.net = nn.Linear(dim, 1)
         apply_init(self.net, self.init_config)
         self.optimum: tuple[Tensor, Tensor] | None = None
+        # Metric objects sum over every rank's batches, so the MSE under DDP is the one-process MSE.
+        self.val_mse, self.test_mse = MeanSquaredError(), MeanSquaredError()
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -70,8 +73,11 @@ class LinearRegression(L.LightningModule):
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        self.log(f"{stage}/mse", self.model_step(batch), prog_bar=True)
-        if self.optimum is not None:
+        x, y = batch
+        metric = getattr(self, f"{stage}_mse")
+        metric(self(x), y)
+        self.log(f"{stage}/mse", metric, prog_bar=True)
+        if self.optimum is not None:  # the same on every rank: it reads the weights only
             self.log(f"{stage}/dist_to_opt", self.distance_to_optimum(), prog_bar=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -79,6 +85,10 @@ class LinearRegression(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        x, y, index = batch
+        return {"index": index, "prediction": self(x).float(), "target": y}
 
     def configure_optimizers(self) -> dict[str, Any]:
         return configure_optimization(self, self.optimizer_config, self.scheduler_config)

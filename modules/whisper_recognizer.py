@@ -92,7 +92,11 @@ class WhisperRecognizer(L.LightningModule):
     def features(self, waves: Tensor, lengths: Tensor) -> Tensor:
         """Whisper's log-mel input features ``(B, n_mels, 3000)``, each wave padded to 30 s."""
         rows = [w[:n].float().cpu().numpy() for w, n in zip(waves, lengths.tolist())]
-        out = self.processor.feature_extractor(rows, sampling_rate=self.hparams.sample_rate, return_tensors="pt", device=str(waves.device))
+        # Numeric reason for leaving autocast: the extractor's STFT power and mel projection would run in
+        # bf16/fp16 under mixed precision (a log of values with 8 mantissa bits), and it ends in ``.numpy()``,
+        # which has no bfloat16. The features are input, like the waves, so they stay float32.
+        with torch.autocast(waves.device.type, enabled=False):
+            out = self.processor.feature_extractor(rows, sampling_rate=self.hparams.sample_rate, return_tensors="pt", device=str(waves.device))
         return out.input_features.to(waves.device)
 
     def labels(self, texts: list[str], device: torch.device) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -22,10 +23,13 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Pr
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from modules.checkpoint_file import check_class, check_compatible, read_checkpoint
 from modules.errors import ConfigError, TrainingDiverged
 from modules.prediction_writer import CSVPredictionWriter
 from recipes.checkpoint import RecipeCheckpoint
+from recipes.resume_state import ResumeState
 from recipes.commands import COMMANDS
+from recipes.strategy import ddp_strategy_for
 
 __all__ = ["RecipeCLI", "main", "format_error"]
 
@@ -35,6 +39,12 @@ DATA_TO_MODEL_LINKS = {
     "num_users": "num_users", "num_items": "num_items", "feature_sizes": "feature_sizes", "rating_mean": "rating_mean",
     "task": "objective", "vocab_size": "vocab_size", "sample_rate": "sample_rate", "dim": "dim",
 }
+CKPT_FIX = "pass an existing checkpoint file, or --ckpt_path best|last after a fit with this config"
+
+
+def _local_ckpt(path: object) -> bool:
+    """A ckpt_path naming a local file: not None, a keyword Lightning resolves (best, last, hpc, registry) or a URL."""
+    return isinstance(path, str) and path not in ("best", "last", "hpc") and not path.startswith("registry") and "://" not in path
 
 
 class RecipeCLI(LightningCLI):
@@ -47,12 +57,56 @@ class RecipeCLI(LightningCLI):
         for src, dst in DATA_TO_MODEL_LINKS.items():
             parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
 
+    def _checkpoint(self, path: str) -> dict[str, Any]:
+        """``--ckpt_path``'s content, read once (safely) for both checks below."""
+        cached = getattr(self, "_ckpt_cache", None)
+        if cached is None or cached[0] != path:
+            self._ckpt_cache = (path, read_checkpoint(path, "--ckpt_path", CKPT_FIX))
+        return self._ckpt_cache[1]
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI's step that merges ``--ckpt_path``'s hyper_parameters into the config (the
+        checkpoint's settings win, as in Lightning), preceded by a safe read and a check that the file
+        is a checkpoint of the config's model class: merging another task's settings into this config
+        would fail far from the cause. Lightning's version unpickles the file with no error of ours."""
+        sub = self.config.get("subcommand")
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if not _local_ckpt(path):
+            return
+        ckpt = self._checkpoint(path)
+        model = self.config[sub].get("model")
+        check_class(ckpt, model.get("class_path") if model is not None else None, path)
+        hparams = {k: v for k, v in (ckpt.get("hyper_parameters") or {}).items() if k != "_instantiator"}
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        try:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+        except (ArgumentError, SystemExit) as exc:
+            fact = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise ConfigError(f"--ckpt_path {path}: its hyper_parameters do not fit the config's model ({fact})", "pass the config it was trained with") from None
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = os.path.join(cfg.trainer.default_root_dir or ".", "checkpoints")
-        if self.subcommand in ("validate", "test", "predict") and cfg.get("ckpt_path") == "best":
+        ckpt = cfg.get("ckpt_path") if self.subcommand else None
+        if ckpt == "best":
             cfg.ckpt_path = best_checkpoint(cfg.checkpoint.dirpath)
+        elif ckpt == "last":
+            cfg.ckpt_path = last_checkpoint(cfg.checkpoint.dirpath)
+        if ckpt is not None and "weights_only" in cfg:
+            cfg.weights_only = True  # read_checkpoint loaded it so: Lightning must not unpickle it any other way
+
+    def after_instantiate_classes(self) -> None:
+        """Check ``--ckpt_path`` against the model just built, before Lightning's strict ``load_state_dict``
+        (resuming a fit is always strict; evaluation follows the model's ``strict_loading``)."""
+        path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
+        if _local_ckpt(path):
+            strict = self.subcommand == "fit" or getattr(self.model, "strict_loading", True)
+            check_compatible(self._checkpoint(path), self.model, path, strict=strict)
+        self._ckpt_cache = None  # Lightning reads the file itself; keep no second copy during the run
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer_cfg = dict(self._get(self.config_init, "trainer", default={}))
@@ -65,10 +119,12 @@ class RecipeCLI(LightningCLI):
             kwargs["logger"] = [csv, TensorBoardLogger(root, name="logs", version=csv.version, default_hp_metric=False)]
         if trainer_cfg.get("logger") is not False:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
+        callbacks.append(ResumeState())  # with the loaders' positions, a resumed fit continues exactly
         user_callbacks = trainer_cfg.get("callbacks") or []
         has_bar = any(isinstance(c, ProgressBar) for c in (user_callbacks if isinstance(user_callbacks, list) else [user_callbacks]))
         if trainer_cfg.get("enable_progress_bar", True) is not False and not has_bar:
             callbacks.append(RichProgressBar(leave=True))
+        trainer_cfg["strategy"] = ddp_strategy_for(self.model, trainer_cfg.get("strategy", "auto"))  # frozen/skipped parameters under DDP
         return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
 
 
@@ -78,11 +134,22 @@ def best_checkpoint(dirpath: str) -> str:
     last = os.path.join(dirpath, "last.ckpt")
     if not os.path.isfile(last):
         raise ConfigError(f"--ckpt_path best: no {last} to read the best checkpoint from", "run fit first, or pass a checkpoint path")
-    states = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
+    states = read_checkpoint(last, "--ckpt_path best: the record", "run fit first, or pass a checkpoint path").get("callbacks", {})
     best = [v.get("best_model_path") for k, v in states.items() if k.startswith(("RecipeCheckpoint", "ModelCheckpoint"))]
     if not best or not best[0] or not os.path.isfile(best[0]):
         raise ConfigError(f"--ckpt_path best: {last} records no best checkpoint that still exists", "set checkpoint.monitor, or pass a checkpoint path")
     return best[0]
+
+
+def last_checkpoint(dirpath: str) -> str:
+    """What ``--ckpt_path last`` resumes: the newest ``last.ckpt`` or ``last-vN.ckpt`` (fit writes a versioned
+    one beside an older run's) in ``dirpath``, as Lightning picks it. None is an error, not a fresh start
+    as in Lightning: a user who asks to resume and gets a new run loses the run they meant."""
+    names = [n for n in os.listdir(dirpath) if re.fullmatch(r"last(-v\d+)?\.ckpt", n)] if os.path.isdir(dirpath) else []
+    if not names:
+        raise ConfigError(f"--ckpt_path last: no last.ckpt in {dirpath}",
+                          "leave out --ckpt_path to fit afresh; to resume or evaluate a run, set trainer.default_root_dir (or checkpoint.dirpath) to its folder")
+    return max((os.path.join(dirpath, n) for n in names), key=os.path.getmtime)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> RecipeCLI:
@@ -156,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[argv[0]](argv[1:])
         except ConfigError as exc:
             print(exc, file=sys.stderr)
+            return 2
+        except (ArgumentError, ValueError) as exc:  # export builds the CLI: jsonargparse's reports, wrapped ConfigErrors
+            if not isinstance(exc, ArgumentError) and ConfigError.PREFIX not in str(exc):
+                raise
+            print(format_error(exc), file=sys.stderr)
             return 2
     torch.set_float32_matmul_precision("high")  # TF32 on Ampere+ GPUs; a no-op on CPU
     try:

@@ -14,8 +14,7 @@ import os
 import shutil
 import tempfile
 
-import torch
-
+from modules.checkpoint_file import check_compatible, read_checkpoint
 from modules.errors import ConfigError
 
 __all__ = ["export_command"]
@@ -42,23 +41,24 @@ def _take(args: list[str], flag: str) -> tuple[str | None, list[str]]:
 
 def export_command(args: list[str]) -> int:
     """Load ``--ckpt_path`` into the model the config builds and write it to ``--out_dir``."""
-    from recipes.cli import best_checkpoint, build_cli
+    from recipes.cli import CKPT_FIX, best_checkpoint, build_cli, last_checkpoint
 
     ckpt, args = _take(args, "--ckpt_path")
     out_dir, args = _take(args, "--out_dir")
     if not ckpt or not out_dir:
         raise ConfigError("export needs --ckpt_path and --out_dir", USAGE)
+    # A file the user named is read (safely) before the model is built, so a bad one fails at once.
+    content = read_checkpoint(ckpt, "--ckpt_path", CKPT_FIX) if ckpt not in ("best", "last") else None
     cli = build_cli(args, run=False)
     model = cli.model
+    if content is None:
+        dirpath = cli.config.checkpoint.dirpath or os.path.join(cli.config.trainer.default_root_dir or ".", "checkpoints")
+        ckpt = best_checkpoint(dirpath) if ckpt == "best" else last_checkpoint(dirpath)
+        content = read_checkpoint(ckpt, "--ckpt_path", CKPT_FIX)
+    check_compatible(content, model, ckpt)  # another task's or network's checkpoint: named before anything else
     if not callable(getattr(model, "export_pretrained", None)):
         raise ConfigError(f"{type(model).__name__} has no pretrained backbone to export", "export works for models fine-tuned from a transformers backbone")
-    if ckpt in ("best", "last"):
-        dirpath = cli.config.checkpoint.dirpath or os.path.join(cli.config.trainer.default_root_dir or ".", "checkpoints")
-        ckpt = best_checkpoint(dirpath) if ckpt == "best" else os.path.join(dirpath, "last.ckpt")
-    if not os.path.isfile(ckpt):
-        raise ConfigError(f"no checkpoint at {ckpt}", "run fit first, or pass an existing --ckpt_path")
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict(state)
+    model.load_state_dict(content["state_dict"])
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)

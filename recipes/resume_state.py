@@ -4,13 +4,15 @@ Lightning restores weights, optimizer, schedule and loop counters. Two things it
 
 * the generators that dropout, augmentation and SpecAugment draw from: this callback stores torch's
   (CPU and CUDA), numpy's and Python's states of every rank in each checkpoint;
+* the states of the module's torchmetrics objects (not in ``state_dict``): a metric logged for the
+  epoch, such as ``train/acc``, would otherwise count only the batches after the resume;
 * the training loaders' positions: Lightning stores the ``state_dict`` of a stateful loader
   (``data.batching.ResumableLoader``) but loads it only when it builds the loader after restoring, and a
   module whose ``configure_optimizers`` asks for ``trainer.estimated_stepping_batches`` (every recipe: the
   schedule needs the total) has it built before. The states are applied here instead; the loader's
   iterator has not drawn a batch yet at that point, so the first resumed step gets the next batch.
 
-Both are applied in ``on_train_start``, just before the first resumed step.
+All are applied in ``on_train_start``, just before the first resumed step. Each rank stores its own.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.distributed as dist
 from lightning.fabric.utilities.types import _Stateful
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import CombinedLoader
+from torchmetrics import Metric
 
 from modules.errors import ConfigError
 
@@ -56,15 +59,42 @@ def restore_states(states: dict[str, Any], cuda: bool) -> None:
         torch.cuda.set_rng_state_all(states["torch.cuda"])
 
 
+def metric_states(module: torch.nn.Module) -> dict[str, dict[str, Any]]:
+    """Every torchmetrics object's accumulated state under ``module``, by module name, on the CPU."""
+    out = {}
+    for name, metric in module.named_modules():
+        if isinstance(metric, Metric):
+            state = {key: getattr(metric, key) for key in metric._defaults}
+            state = {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() for k, v in state.items()}
+            out[name] = {"state": state, "updates": metric._update_count}
+    return out
+
+
+def load_metric_states(module: torch.nn.Module, saved: dict[str, dict[str, Any]]) -> None:
+    """Put back what ``metric_states`` took (on the module's device)."""
+    for name, metric in module.named_modules():
+        if isinstance(metric, Metric) and name in saved:
+            for key, value in saved[name]["state"].items():
+                device = metric.device
+                setattr(metric, key, [t.to(device) for t in value] if isinstance(value, list) else value.to(device))
+            metric._update_count = saved[name]["updates"]
+            metric._computed = None
+
+
 class ResumeState(Callback):
     """Saves each rank's RNG states in the checkpoint and restores them, and the loaders' positions, on resume."""
 
     def __init__(self) -> None:
         self._to_restore: list[dict[str, Any]] | None = None
         self._loader_states: list[dict[str, Any]] = []
+        self._module: L.LightningModule | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._module = pl_module
 
     def state_dict(self) -> dict[str, Any]:
         states = collect_states(cuda=torch.cuda.is_available() and torch.cuda.is_initialized())
+        states["metrics"] = metric_states(self._module) if self._module is not None else {}
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             gathered: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, states)  # every rank dumps the checkpoint; rank 0 writes it
@@ -90,4 +120,5 @@ class ResumeState(Callback):
         if self._to_restore:
             states = self._to_restore[trainer.global_rank % len(self._to_restore)]
             restore_states(states, cuda=trainer.strategy.root_device.type == "cuda")
+            load_metric_states(pl_module, states.get("metrics", {}))
             self._to_restore = None

@@ -43,3 +43,18 @@ def digits_args(root: Path, *extra: str) -> list[str]:
         *QUIET,
         *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def small_movielens(tmp_path_factory) -> Path:
+    """The real RecBole files restricted to the first 60 movies (fast to encode), in the atomic layout."""
+    from data.movielens_files import recbole_folder
+
+    src, out = recbole_folder(), tmp_path_factory.mktemp("ml-small")
+    keep = lambda line: line.split("\t")[1].isdigit() and int(line.split("\t")[1]) <= 60  # noqa: E731
+    inter = (src / "ml-100k.inter").read_text().splitlines()
+    (out / "ml-100k.inter").write_text("\n".join([inter[0], *[l for l in inter[1:] if keep(l)]]) + "\n")
+    (out / "ml-100k.user").write_text((src / "ml-100k.user").read_text())
+    item = (src / "ml-100k.item").read_text().splitlines()
+    (out / "ml-100k.item").write_text("\n".join([item[0], *[l for l in item[1:] if int(l.split("\t")[0]) <= 60]]) + "\n")
+    return out

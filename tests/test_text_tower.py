@@ -16,7 +16,7 @@ from transformers import AutoModel
 
 from benchmarks.common import logged_metrics
 from data.movielens import MovieLensDataModule
-from data.movielens_files import read_movielens, recbole_folder
+from data.movielens_files import read_movielens
 from modules.init import InitConfig
 from modules.optim import OptimizerConfig, create_optimizer
 from modules.pretrained import FinetuneConfig, resolve_pretrained
@@ -27,19 +27,6 @@ from tests.test_movielens import grouplens  # noqa: F401 (a fixture)
 os.environ["HF_HUB_OFFLINE"] = "1"  # the encoder must come from the installed package, never the hub
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TINY = {"max_length": 8, "dim": 8, "grad_items": 4}
-
-
-@pytest.fixture(scope="module")
-def small_movielens(tmp_path_factory) -> Path:
-    """The real RecBole files restricted to the first 60 movies (fast to encode), in the atomic layout."""
-    src, out = recbole_folder(), tmp_path_factory.mktemp("ml-small")
-    keep = lambda line: line.split("\t")[1].isdigit() and int(line.split("\t")[1]) <= 60  # noqa: E731
-    inter = (src / "ml-100k.inter").read_text().splitlines()
-    (out / "ml-100k.inter").write_text("\n".join([inter[0], *[l for l in inter[1:] if keep(l)]]) + "\n")
-    (out / "ml-100k.user").write_text((src / "ml-100k.user").read_text())
-    item = (src / "ml-100k.item").read_text().splitlines()
-    (out / "ml-100k.item").write_text("\n".join([item[0], *[l for l in item[1:] if int(l.split("\t")[0]) <= 60]]) + "\n")
-    return out
 
 
 def _model(dm: MovieLensDataModule, **kw) -> Recommender:

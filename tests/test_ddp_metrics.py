@@ -1,0 +1,54 @@
+"""Evaluation under DDP gives the one-process metrics on the same checkpoint: every item counted once, none
+padded in twice (``data.batching.ShardedBatchSampler``), the metric states summed over ranks (torchmetrics).
+
+Each split's size is checked to be odd, so two processes cannot share it evenly: the case where Lightning's
+own distributed sampler would repeat an item to pad the shorter rank.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from recipes.cli import build_cli, main
+from tests.conftest import CONFIGS, QUIET
+from tests.test_image_fit import last_metrics
+from tests.test_matrix import SPEECH
+
+CASES = {
+    "accuracy": ("image_classification_digits", ["--data.val_size", "201"], ["val/acc"]),
+    "rmse": ("recommendation", ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"], ["val/rmse", "val/mae"]),
+    "hr_ndcg_full_ranking": ("recommendation_ranking", ["--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
+                             ["val/hr@10", "val/ndcg@10"]),
+    "cer_wer": ("speech_recognition", [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"], ["val/cer", "val/wer"]),
+}
+
+
+def _val_size(args: list[str]) -> int:
+    cli = build_cli(args, run=False)
+    cli.datamodule.setup("validate")
+    return len(cli.datamodule.val_dataloader().dataset)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_ddp_validation_equals_one_process(case, tmp_path, small_movielens):
+    name, extra, keys = CASES[case]
+    extra = [str(small_movielens) if a == "{movielens}" else a for a in extra]
+    args = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.accelerator", "cpu", *extra]
+    assert _val_size(args) % 2 == 1
+    root = tmp_path / "fit"
+    assert main(["fit", *args, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "1",
+                 "--trainer.limit_train_batches", "6", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+                 "--model.scheduler.name", "constant"]) == 0
+    ckpt = str(root / "checkpoints" / "last.ckpt")
+    seen = {}
+    for devices, strategy in ((1, "auto"), (2, "ddp_fork")):
+        out = tmp_path / f"val{devices}"
+        assert main(["validate", *args, "--trainer.default_root_dir", str(out), "--trainer.devices", str(devices),
+                     "--trainer.strategy", strategy, "--ckpt_path", ckpt]) == 0
+        seen[devices] = last_metrics(out)
+    for key in keys:
+        assert math.isfinite(seen[1][key])
+        assert seen[2][key] == pytest.approx(seen[1][key], rel=1e-6, abs=1e-7), key

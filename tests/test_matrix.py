@@ -1,0 +1,85 @@
+"""Every runnable config under ``configs/`` x precision x devices: fit a few steps, validate, test and predict
+from the checkpoint, then resume.
+
+Parametrized over the folder, so a new config is in the matrix without anyone adding it here; ``SMALL``
+only shrinks data that would otherwise make the suite slow (a config missing from it runs with the generic
+limits). Two processes run as Lightning's ``ddp_fork`` inside the test process: the same DDPStrategy,
+process group (gloo) and samplers as ``--trainer.strategy ddp``, without re-importing torch in each rank;
+tests/test_multinode.py launches real processes through ``ddp``, torchrun and ``num_nodes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from recipes.cli import main
+from tests.conftest import CONFIGS, QUIET
+
+RUNNABLE = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+PRECISIONS = ["32-true", "bf16-mixed"]  # 16-mixed needs CUDA: tests/test_gpu.py
+
+SPEECH = ["--data.include", '["digits/*"]', "--data.batch_size", "4"]
+CNN = ["--model.net_kwargs", "{widths: [8, 16]}"]  # the pretraining fixture uses it too, so transfer loads weights
+# The smallest data and networks that still exercise each path; {movielens} and {pretrained} are fixtures.
+SMALL: dict[str, list[str]] = {
+    "image_classification": [*CNN, "--data.val_size", "301"],
+    "image_classification_resnet18": ["--data.val_size", "301", "--data.batch_size", "4"],
+    "image_classification_mnist5k": [*CNN, "--data.val_size", "301"],
+    "image_finetune_mnist5k": [*CNN, "--data.val_size", "301", "--model.pretrained", "{pretrained}", "--model.finetune.freeze_steps", "2"],
+    "image_classification_digits": ["--data.val_size", "201"],
+    "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
+    "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"],
+    "speech_recognition_conformer": [*SPEECH, "--model.net_kwargs", "{dim: 32, heads: 2, ffn_dim: 64, layers: 1, kernel_size: 7}"],
+    "speech_whisper": [*SPEECH, "--data.batch_size", "1", "--model.max_new_tokens", "8", "--trainer.limit_train_batches", "2",
+                       "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", "--trainer.limit_predict_batches", "1"],
+    "recommendation": ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"],
+    "recommendation_ranking": ["--data.root", "{movielens}", "--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
+    "recommendation_text_tower": ["--data.root", "{movielens}"],
+}
+LIMITS = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2",
+          "--trainer.limit_test_batches", "2", "--trainer.limit_predict_batches", "2", "--trainer.num_sanity_val_steps", "0",
+          "--trainer.log_every_n_steps", "1", "--trainer.max_steps", "-1", "--data.batch_size", "16"]
+
+
+@pytest.fixture(scope="session")
+def pretrained_image(tmp_path_factory) -> Path:
+    """A Fashion-MNIST checkpoint for the transfer config (its default points at a full pretraining run)."""
+    root = tmp_path_factory.mktemp("pretrain")
+    args = ["fit", "--config", str(CONFIGS / "image_classification.yaml"), *QUIET, "--trainer.default_root_dir", str(root), *CNN,
+            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    assert main(args) == 0
+    return root / "checkpoints" / "last.ckpt"
+
+
+def _args(name: str, root: Path, precision: str, devices: int, **fixtures: Path) -> list[str]:
+    small = [str(fixtures[a[1:-1]]) if a[1:-1] in fixtures else a for a in SMALL.get(name, [])]
+    out = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.default_root_dir", str(root), *LIMITS,
+           "--trainer.precision", precision, "--trainer.accelerator", "cpu", "--trainer.devices", str(devices), *small]
+    return out + (["--trainer.strategy", "ddp_fork"] if devices > 1 else [])
+
+
+def _step(ckpt: Path) -> int:
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+
+
+@pytest.mark.parametrize("devices", [1, 2], ids=["1dev", "ddp2"])
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_fit_evaluate_predict_resume(name, precision, devices, tmp_path, pretrained_image, small_movielens):
+    root = tmp_path / "run"
+    args = _args(name, root, precision, devices, pretrained=pretrained_image, movielens=small_movielens)
+    assert main(["fit", *args]) == 0
+    last = root / "checkpoints" / "last.ckpt"
+    steps = _step(last)
+    assert steps > 0
+    for command in ("validate", "test"):
+        assert main([command, *args, "--ckpt_path", "best"]) == 0
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", *args, "--ckpt_path", "last", "--predictions.output", str(pred)]) == 0
+    written = [pred] if devices == 1 else [pred.with_name(f"pred.rank{r}.csv") for r in range(devices)]
+    assert all(p.is_file() and len(p.read_text().splitlines()) > 1 for p in written)
+    assert main(["fit", *args, "--trainer.max_epochs", "3", "--ckpt_path", "last"]) == 0
+    assert _step(last) == steps * 3 // 2  # one more epoch of the same length, continued from the checkpoint

@@ -189,14 +189,15 @@ class MovieLensDataModule(L.LightningDataModule):
         if self.predict_topk:
             users = torch.arange(self.num_users)
             k = torch.tensor(min(self.predict_topk, self.num_items))
-            return InteractionBatches({"user": users, "user_id": user_ids}, lookups={"exclude": (self.seen_all, "user")},
+            return InteractionBatches({"user": users, "user_id": user_ids, "row": users}, lookups={"exclude": (self.seen_all, "user")},
                                       constants={"item_ids": item_ids, "k": k})
         if self.predict_pairs:
             user, item = read_pairs(self.predict_pairs, self.encoded)
             tensors = {"user": user, "item": item}
         else:  # the test split, with the true rating beside each score
             tensors = self._pairs(self.splits_index["test"])
-        return InteractionBatches({**tensors, "user_id": user_ids[tensors["user"]], "item_id": item_ids[tensors["item"]]})
+        rows = torch.arange(len(tensors["user"]))  # each pair's line, so rows from several processes merge in order
+        return InteractionBatches({**tensors, "user_id": user_ids[tensors["user"]], "item_id": item_ids[tensors["item"]], "row": rows})
 
     def train_dataloader(self):
         return batch_loader(self.datasets["train"], self.batch_size, shuffle=True, seed=self.seed)

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -37,11 +38,31 @@ def _column(values: Any) -> list[Any]:
     return list(values)
 
 
+ORDER_KEYS = ("index", "_row")  # a row's position in the data; ``_row`` orders the rows and is not written
+
+
+def _gather(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Every rank's columns, concatenated (rank 0 first)."""
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, columns)
+    return {key: [v for part in parts for v in part[key]] for key in columns}
+
+
+def _in_data_order(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Rows sorted by their position in the data (batches may come length-sorted or from several processes)."""
+    key = next((k for k in ORDER_KEYS if k in columns), None)
+    if key is None:
+        return columns
+    order = sorted(range(len(columns[key])), key=columns[key].__getitem__)  # stable: a user's top-k keeps its ranks
+    return {name: [values[i] for i in order] for name, values in columns.items()}
+
+
 class CSVPredictionWriter(BasePredictionWriter):
     """Collects the dicts of columns ``predict_step`` returns and writes one CSV when predict ends.
 
     An ``index`` column is replaced by the datamodule's ``predict_names`` (file paths, or split
-    positions) as the ``id`` column when the datamodule has them.
+    positions) as the ``id`` column when the datamodule has them. Under DDP each process predicts its
+    share; rank 0 gathers them into the one file. Rows are written in the data's order (``index`` or ``_row``).
 
     Args:
         output: the CSV path; None writes ``predictions.csv`` in the trainer's ``default_root_dir``.
@@ -59,11 +80,15 @@ class CSVPredictionWriter(BasePredictionWriter):
         for batch in batches:
             for key, values in batch.items():
                 columns[key].extend(_column(values))
+        if trainer.world_size > 1:  # one file: every process's rows
+            columns = _gather(columns)
+            if not trainer.is_global_zero:
+                return
+        columns = _in_data_order(columns)
+        columns.pop("_row", None)
         names = getattr(trainer.datamodule, "predict_names", None)
         if "index" in columns and names is not None:
             columns = {"id": [names[i] for i in columns.pop("index")], **columns}
         path = Path(self.output or Path(trainer.default_root_dir) / "predictions.csv")
-        if trainer.world_size > 1:
-            path = path.with_name(f"{path.stem}.rank{trainer.global_rank}{path.suffix}")
         atomic_write_csv(path, list(columns), [list(row) for row in zip(*columns.values())])
         rank_zero_info(f"wrote {len(next(iter(columns.values())))} predictions to {path}")

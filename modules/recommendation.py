@@ -257,13 +257,14 @@ class Recommender(L.LightningModule):
             top = scores.masked_fill(batch["exclude"], float("-inf")).topk(k, dim=1)
             n = batch["user"].shape[0]
             return {
+                "_row": batch["row"].repeat_interleave(k),
                 "user": batch["user_id"].repeat_interleave(k),
                 "rank": torch.arange(1, k + 1, device=self.device).repeat(n),
                 "item": batch["item_ids"][top.indices].flatten(),
                 "score": top.values.flatten(),
             }
         score = self._ratings(batch["user"], batch["item"]) if rating else self(batch["user"], batch["item"])
-        out = {"user": batch["user_id"], "item": batch["item_id"], "score": score}
+        out = {"_row": batch["row"], "user": batch["user_id"], "item": batch["item_id"], "score": score}
         if "rating" in batch:
             out["rating"] = batch["rating"]
         return out

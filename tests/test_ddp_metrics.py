@@ -1,5 +1,6 @@
 """Evaluation under DDP gives the one-process metrics on the same checkpoint: every item counted once, none
-padded in twice (``data.batching.ShardedBatchSampler``), the metric states summed over ranks (torchmetrics).
+padded in twice (``data.batching.ShardedBatchSampler``), the metric states summed over ranks (torchmetrics);
+``predict`` writes the same rows in the same order.
 
 Each split's size is checked to be odd, so two processes cannot share it evenly: the case where Lightning's
 own distributed sampler would repeat an item to pad the shorter rank.
@@ -7,6 +8,7 @@ own distributed sampler would repeat an item to pad the shorter rank.
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -52,3 +54,14 @@ def test_ddp_validation_equals_one_process(case, tmp_path, small_movielens):
     for key in keys:
         assert math.isfinite(seen[1][key])
         assert seen[2][key] == pytest.approx(seen[1][key], rel=1e-6, abs=1e-7), key
+    rows = {}
+    for devices, strategy in ((1, "auto"), (2, "ddp_fork")):
+        out = tmp_path / f"pred{devices}.csv"
+        assert main(["predict", *args, "--trainer.default_root_dir", str(tmp_path / f"p{devices}"), "--trainer.devices", str(devices),
+                     "--trainer.strategy", strategy, "--ckpt_path", ckpt, "--predictions.output", str(out)]) == 0
+        rows[devices] = list(csv.reader(out.open()))
+    assert len(rows[1]) > 2 and len(rows[2]) == len(rows[1]) and rows[2][0] == rows[1][0]  # one file, every row once
+    for one, two in zip(rows[1][1:], rows[2][1:]):  # in the same order, with the same values
+        assert len(one) == len(two)
+        for a, b in zip(one, two):
+            assert a == b or float(a) == pytest.approx(float(b), rel=1e-5, abs=1e-6), (one, two)

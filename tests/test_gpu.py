@@ -8,8 +8,9 @@ from torch import nn
 
 from modules.optim import OptimizerConfig, create_optimizer
 from recipes.cli import main
-from tests.conftest import CONFIGS, QUIET
+from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_image_fit import last_metrics
+from tests.test_matrix import RUNNABLE, _args, fit_evaluate_predict_resume, pretrained_image  # noqa: F401 (a fixture)
 from tests.test_optim_reference import reference_adamw
 
 pytestmark = pytest.mark.gpu
@@ -41,3 +42,22 @@ def test_fused_cuda_adamw_matches_paper():
     expected = reference_adamw([start[id(p)] for p in params], grads, lrs, wds)
     for p, e in zip(params, expected):
         torch.testing.assert_close(p.detach().double(), e, rtol=1e-5, atol=1e-6)
+
+
+def _subprocess(args: list[str]) -> int:
+    """Multi-GPU cells launch through Lightning's ``ddp`` (NCCL): a forked process cannot use CUDA."""
+    proc = run_recipes(*args, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.returncode
+
+
+@pytest.mark.parametrize("devices", [1, 2], ids=["1gpu", "ddp2"])
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed", "bf16-mixed"])
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, small_movielens):
+    """The CPU matrix (tests/test_matrix.py) on CUDA: fused kernels, 16-mixed with its GradScaler, NCCL."""
+    if devices > torch.cuda.device_count():
+        pytest.skip(f"NCCL DDP needs {devices} GPUs, this machine has {torch.cuda.device_count()}")
+    root = tmp_path / "run"
+    args = _args(name, root, precision, devices, accelerator="gpu", strategy="ddp", pretrained=pretrained_image, movielens=small_movielens)
+    fit_evaluate_predict_resume(args, root, devices, run=main if devices == 1 else _subprocess)

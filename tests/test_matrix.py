@@ -11,6 +11,7 @@ tests/test_multinode.py launches real processes through ``ddp``, torchrun and ``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -54,15 +55,31 @@ def pretrained_image(tmp_path_factory) -> Path:
     return root / "checkpoints" / "last.ckpt"
 
 
-def _args(name: str, root: Path, precision: str, devices: int, **fixtures: Path) -> list[str]:
+def _args(name: str, root: Path, precision: str, devices: int, accelerator: str = "cpu", strategy: str = "ddp_fork",
+          **fixtures: Path) -> list[str]:
     small = [str(fixtures[a[1:-1]]) if a[1:-1] in fixtures else a for a in SMALL.get(name, [])]
     out = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.default_root_dir", str(root), *LIMITS,
-           "--trainer.precision", precision, "--trainer.accelerator", "cpu", "--trainer.devices", str(devices), *small]
-    return out + (["--trainer.strategy", "ddp_fork"] if devices > 1 else [])
+           "--trainer.precision", precision, "--trainer.accelerator", accelerator, "--trainer.devices", str(devices), *small]
+    return out + (["--trainer.strategy", strategy] if devices > 1 else [])
 
 
 def _step(ckpt: Path) -> int:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+
+
+def fit_evaluate_predict_resume(args: list[str], root: Path, devices: int, run: Callable[[list[str]], int] = main) -> None:
+    """One cell of the matrix: fit, validate and test the best checkpoint, predict from the last, resume."""
+    assert run(["fit", *args]) == 0
+    last = root / "checkpoints" / "last.ckpt"
+    steps = _step(last)
+    assert steps > 0
+    for command in ("validate", "test"):
+        assert run([command, *args, "--ckpt_path", "best"]) == 0
+    pred = root / "pred.csv"
+    assert run(["predict", *args, "--ckpt_path", "last", "--predictions.output", str(pred)]) == 0
+    assert len(pred.read_text().splitlines()) > 1  # one file, every process's rows
+    assert run(["fit", *args, "--trainer.max_epochs", "3", "--ckpt_path", "last"]) == 0
+    assert _step(last) == steps * 3 // 2  # one more epoch of the same length, continued from the checkpoint
 
 
 @pytest.mark.parametrize("devices", [1, 2], ids=["1dev", "ddp2"])
@@ -71,15 +88,4 @@ def _step(ckpt: Path) -> int:
 def test_fit_evaluate_predict_resume(name, precision, devices, tmp_path, pretrained_image, small_movielens):
     root = tmp_path / "run"
     args = _args(name, root, precision, devices, pretrained=pretrained_image, movielens=small_movielens)
-    assert main(["fit", *args]) == 0
-    last = root / "checkpoints" / "last.ckpt"
-    steps = _step(last)
-    assert steps > 0
-    for command in ("validate", "test"):
-        assert main([command, *args, "--ckpt_path", "best"]) == 0
-    pred = tmp_path / "pred.csv"
-    assert main(["predict", *args, "--ckpt_path", "last", "--predictions.output", str(pred)]) == 0
-    written = [pred] if devices == 1 else [pred.with_name(f"pred.rank{r}.csv") for r in range(devices)]
-    assert all(p.is_file() and len(p.read_text().splitlines()) > 1 for p in written)
-    assert main(["fit", *args, "--trainer.max_epochs", "3", "--ckpt_path", "last"]) == 0
-    assert _step(last) == steps * 3 // 2  # one more epoch of the same length, continued from the checkpoint
+    fit_evaluate_predict_resume(args, root, devices)

@@ -80,8 +80,8 @@ def main() -> None:
     for config in args.configs:
         one = measure(config, 1, args.accelerator, args.steps, args.warmup)
         many = measure(config, args.devices, args.accelerator, args.steps, args.warmup)
-        rows.append([config, int(one["batch"]), one["step_ms"], one["samples_s"], many["step_ms"], many["samples_s"],
-                     many["samples_s"] / one["samples_s"]])
+        rows.append([config, int(one["batch"]), one["step_ms"], f"{one['samples_s']:,.0f}", many["step_ms"],
+                     f"{many['samples_s']:,.0f}", many["samples_s"] / one["samples_s"]])
     print_table(f"DDP scaling on {args.accelerator}: 1 process vs {args.devices} (median over {args.steps} steps)",
                 ["config", "batch/process", "1 proc ms/step", "1 proc samples/s", f"{args.devices} proc ms/step",
                  f"{args.devices} proc samples/s", "ratio"], rows)

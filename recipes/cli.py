@@ -91,6 +91,7 @@ class RecipeCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = os.path.join(cfg.trainer.default_root_dir or ".", "checkpoints")
+        _check_precision(cfg.trainer)
         ckpt = cfg.get("ckpt_path") if self.subcommand else None
         if ckpt == "best":
             cfg.ckpt_path = best_checkpoint(cfg.checkpoint.dirpath)
@@ -126,6 +127,14 @@ class RecipeCLI(LightningCLI):
             callbacks.append(RichProgressBar(leave=True))
         trainer_cfg["strategy"] = ddp_strategy_for(self.model, trainer_cfg.get("strategy", "auto"))  # frozen/skipped parameters under DDP
         return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
+
+
+def _check_precision(trainer: Any) -> None:
+    """Lightning runs ``16-mixed`` on a CPU as ``bf16-mixed`` with a warning; a user's choice is not swapped here."""
+    on_cpu = trainer.get("accelerator") == "cpu" or (trainer.get("accelerator") in (None, "auto") and not torch.cuda.is_available())
+    if str(trainer.get("precision")) in ("16-mixed", "16") and on_cpu:
+        raise ConfigError("precision 16-mixed (float16 autocast with a gradient scaler) needs a CUDA device; on this CPU Lightning would "
+                          "run bf16-mixed instead", "use --trainer.precision bf16-mixed on a CPU, or --trainer.accelerator gpu")
 
 
 def best_checkpoint(dirpath: str) -> str:

@@ -78,9 +78,8 @@ def test_fashion_mnist_short_real_fit(tmp_path):
     assert last_metrics(tmp_path)["test/acc"] > 0.75
 
 
-@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
-def test_mixed_precision_fit_on_cpu(tmp_path, precision):
-    assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--trainer.precision", precision, "--trainer.max_epochs", "3"]) == 0
+def test_bf16_mixed_fit_on_cpu_learns(tmp_path):  # 16-mixed needs CUDA (tests/test_gpu.py); on a CPU it is an error
+    assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--trainer.precision", "bf16-mixed", "--trainer.max_epochs", "3"]) == 0
     m = last_metrics(tmp_path)
     assert m["val/acc"] > 0.7 and m["train/loss"] == m["train/loss"]
 

@@ -161,3 +161,12 @@ def test_whisper_tests_and_predicts_in_bf16_mixed(tmp_path, _offline):
     assert main(["predict", *_whisper_args(root), "--data.predict_dir", str(folder), "--predictions.output", str(out)]) == 0
     rows = {Path(r["id"]).stem: r["text"] for r in csv.DictReader(open(out))}
     assert rows["conf-getpin"] == "please enter the conference pin number" and rows["vm-goodbye"] == "goodbye"
+
+
+def test_16_mixed_on_cpu_is_an_error_not_a_silent_bf16(tmp_path, capsys):
+    args = ["fit", "--config", str(CONFIGS / "image_classification_digits.yaml"), "--trainer.accelerator", "cpu",
+            "--trainer.precision", "16-mixed", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("recipes:")]  # pytest's argv warns too
+    assert len(err) == 1 and err[0].startswith("recipes: precision 16-mixed") and "bf16-mixed" in err[0]
+    assert not (tmp_path / "checkpoints").exists()

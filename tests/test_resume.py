@@ -1,9 +1,10 @@
 """Kill a real fit with SIGKILL mid-epoch, resume it with ``--ckpt_path last``, and get bit for bit the weights
 and the logged metrics of the run that was never interrupted (CPU, ``deterministic: true``).
 
-What has to survive the kill: weights, optimizer and schedule (Lightning), the generators behind dropout,
-augmentation and negative sampling, and each loader's place in its epoch (``recipes.resume_state``,
-``data.batching``); mid-epoch ``last.ckpt`` every few steps (``checkpoint.last_every_n_steps``).
+What has to survive the kill: weights, optimizer and schedule or schedule-free state (Lightning), the
+generators behind dropout, augmentation and negative sampling, each loader's place in its epoch and the
+epoch's metric states (``recipes.resume_state``, ``data.batching``); mid-epoch ``last.ckpt`` every few steps
+(``checkpoint.last_every_n_steps``).
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
-from recipes.cli import main
+from recipes.cli import build_cli, main
 from tests.conftest import CONFIGS, QUIET, run_recipes
 
 CASES = {
     # augmentation and dropout draw from the global generators
     "image": ["--config", str(CONFIGS / "image_classification_digits.yaml"), "--data.augment", "true", "--trainer.max_epochs", "3"],
+    # schedule-free AdamW: its z/x state and train/eval switches instead of a schedule
+    "schedule_free": ["--config", str(CONFIGS / "image_classification_digits.yaml"), "--model.optimizer.name", "adamw_schedulefree",
+                      "--trainer.max_epochs", "2"],
     # fresh negatives every batch, from the sampler's per-batch seeds
     "recommendation": ["--config", str(CONFIGS / "recommendation_ranking.yaml"), "--trainer.max_epochs", "3",
                        "--trainer.limit_train_batches", "9", "--trainer.limit_val_batches", "2", "--data.batch_size", "256"],
@@ -78,3 +83,19 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         main(["fit", *args, "--trainer.max_epochs", "3", "--ckpt_path", "last"])
     assert last.read_bytes() == before
+
+
+class _Crash(L.Callback):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 7:
+            raise RuntimeError("crash at step 7")
+
+
+def test_time_interval_writes_last_mid_epoch(tmp_path):
+    """``last_every_seconds``: with a tiny interval every step is due, so a crash loses nothing."""
+    cli = build_cli(["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
+                     "--trainer.max_epochs", "1", "--checkpoint.last_every_seconds", "1e-9"], run=False)
+    cli.trainer.callbacks.append(_Crash())
+    with pytest.raises(RuntimeError, match="crash at step 7"):
+        cli.trainer.fit(cli.model, cli.datamodule)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from modules.config import as_config, plain
@@ -85,6 +86,8 @@ class ImageClassifier(L.LightningModule):
             raise ConfigError("finetune.gradient_checkpointing and finetune.trust_remote_code apply to transformers backbones, not image networks", "leave them false")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in range(3))
+        # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
     def backbone_prefixes(self) -> list[str]:
         """Submodule (and parameter) names holding everything but the classification head."""
@@ -118,13 +121,15 @@ class ImageClassifier(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         loss, preds, y = self.model_step(batch)
         self.val_acc(preds, y)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        self.val_loss.update(loss.detach().float(), weight=len(y))
+        self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         loss, preds, y = self.model_step(batch)
         self.test_acc(preds, y)
-        self.log("test/loss", loss, sync_dist=True)
+        self.test_loss.update(loss.detach().float(), weight=len(y))
+        self.log("test/loss", self.test_loss)
         self.log("test/acc", self.test_acc)
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Any]:

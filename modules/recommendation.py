@@ -114,6 +114,8 @@ class Recommender(L.LightningModule):
             self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
             self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError()
             self.val_rmse_cold, self.test_rmse_cold = MeanSquaredError(squared=False), MeanSquaredError(squared=False)
+            # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+            self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         else:
             self.val_hr, self.test_hr, self.val_ndcg, self.test_ndcg = (MeanMetric() for _ in range(4))
             self.val_hr_cold, self.test_hr_cold, self.val_ndcg_cold, self.test_ndcg_cold = (MeanMetric() for _ in range(4))
@@ -202,7 +204,9 @@ class Recommender(L.LightningModule):
         user, item = batch["user"], batch["item"]
         if self.hparams.objective == "rating":
             pred = self._ratings(user, item)
-            self.log(f"{stage}/loss", F.mse_loss(pred, batch["rating"]), sync_dist=True)
+            mean_loss = getattr(self, f"{stage}_loss")
+            mean_loss.update(F.mse_loss(pred, batch["rating"]).detach(), weight=len(pred))
+            self.log(f"{stage}/loss", mean_loss)
             rmse, mae = getattr(self, f"{stage}_rmse"), getattr(self, f"{stage}_mae")
             rmse(pred, batch["rating"])
             mae(pred, batch["rating"])

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from data.speech_text import BLANK, decode, normalize_text, vocab_size as default_vocab_size
@@ -67,6 +68,8 @@ class SpeechRecognizer(L.LightningModule):
         apply_init(self.net, self.init_config)
         self.train_cer = CharErrorRate()
         self.val_cer, self.val_wer = CharErrorRate(), WordErrorRate()
+        # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.test_cer, self.test_wer = CharErrorRate(), WordErrorRate()
 
     def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

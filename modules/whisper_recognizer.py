@@ -16,6 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
+from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -87,6 +88,8 @@ class WhisperRecognizer(L.LightningModule):
             enable_gradient_checkpointing(self.model)
         self._encoder_cache: dict[bytes, Tensor] = {}
         self.val_cer, self.val_wer = CharErrorRate(), WordErrorRate()
+        # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.test_cer, self.test_wer = CharErrorRate(), WordErrorRate()
 
     def features(self, waves: Tensor, lengths: Tensor) -> Tensor:

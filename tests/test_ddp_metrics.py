@@ -20,11 +20,11 @@ from tests.test_image_fit import last_metrics
 from tests.test_matrix import SPEECH
 
 CASES = {
-    "accuracy": ("image_classification_digits", ["--data.val_size", "201"], ["val/acc"]),
-    "rmse": ("recommendation", ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"], ["val/rmse", "val/mae"]),
+    "accuracy": ("image_classification_digits", ["--data.val_size", "201"], ["val/acc", "val/loss"]),
+    "rmse": ("recommendation", ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"], ["val/rmse", "val/mae", "val/loss"]),
     "hr_ndcg_full_ranking": ("recommendation_ranking", ["--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
                              ["val/hr@10", "val/ndcg@10"]),
-    "cer_wer": ("speech_recognition", [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"], ["val/cer", "val/wer"]),
+    "cer_wer": ("speech_recognition", [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"], ["val/cer", "val/wer", "val/loss"]),
 }
 
 

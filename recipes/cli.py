@@ -126,7 +126,14 @@ class RecipeCLI(LightningCLI):
         if trainer_cfg.get("enable_progress_bar", True) is not False and not has_bar:
             callbacks.append(RichProgressBar(leave=True))
         trainer_cfg["strategy"] = ddp_strategy_for(self.model, trainer_cfg.get("strategy", "auto"))  # frozen/skipped parameters under DDP
-        return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
+        try:
+            return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
+        except (ValueError, MisconfigurationException) as exc:  # Lightning refuses the accelerator/strategy/precision mix
+            if ConfigError.PREFIX in str(exc):
+                raise
+            fact = " ".join(str(exc).split()).rstrip(".")
+            raise ConfigError(f"Lightning refuses these trainer settings: {fact}",
+                              "change trainer.accelerator / devices / strategy / precision (python -m recipes fit --help)") from None
 
 
 def _check_precision(trainer: Any) -> None:

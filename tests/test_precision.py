@@ -170,3 +170,11 @@ def test_16_mixed_on_cpu_is_an_error_not_a_silent_bf16(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("recipes:")]  # pytest's argv warns too
     assert len(err) == 1 and err[0].startswith("recipes: precision 16-mixed") and "bf16-mixed" in err[0]
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_strategy_lightning_refuses_is_one_line(tmp_path, capsys):
+    args = ["fit", "--config", str(CONFIGS / "image_classification_digits.yaml"), "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+            "--trainer.strategy", "fsdp", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("recipes:")]
+    assert len(err) == 1 and "fsdp" in err[0] and "requires a GPU accelerator" in err[0] and "Fix:" in err[0]

@@ -10,6 +10,9 @@ epoch's metric states (``recipes.resume_state``, ``data.batching``); mid-epoch `
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +20,7 @@ import pytest
 import torch
 
 from recipes.cli import build_cli, main
-from tests.conftest import CONFIGS, QUIET, run_recipes
+from tests.conftest import CONFIGS, QUIET, ROOT, run_recipes
 
 CASES = {
     # augmentation and dropout draw from the global generators
@@ -99,3 +102,29 @@ def test_time_interval_writes_last_mid_epoch(tmp_path):
     with pytest.raises(RuntimeError, match="crash at step 7"):
         cli.trainer.fit(cli.model, cli.datamodule)
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+
+
+def test_sigkill_of_a_ddp_job_then_resume_equals_uninterrupted(tmp_path):
+    """Two processes (Lightning's ``ddp`` launcher) killed together mid-epoch, resumed: the same weights and
+    metrics as two processes never stopped; each rank's generators and metric states come back as its own."""
+    args = [*CASES["image"], *QUIET, "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
+            "--checkpoint.last_every_n_steps", "4", "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+
+    def fit(root: Path, *extra: str) -> subprocess.CompletedProcess:  # its own session: a group kill stays inside
+        cmd = [sys.executable, "-m", "recipes", "fit", *args, "--trainer.default_root_dir", str(root), *extra]
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, start_new_session=True)
+
+    assert fit(whole).returncode == 0
+    proc = fit(killed, "--trainer.callbacks+=tests.killer.KillAtStep", "--trainer.callbacks.step", "14", "--trainer.callbacks.group", "true")
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 12  # mid-epoch 2
+    resumed = fit(killed, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 3 * 10  # 21 batches: 10 a rank an epoch
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    after = {k: v for k, v in _logged(whole).items() if k[0] > 12}
+    assert after and {k: _logged(killed).get(k) for k in after} == after

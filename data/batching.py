@@ -143,6 +143,9 @@ class ResumableLoader(DataLoader):
     """
 
     def __init__(self, dataset: Dataset, sampler: ShardedBatchSampler, collate_fn: Any = None, **kwargs: Any) -> None:
+        if not isinstance(sampler, ShardedBatchSampler):  # e.g. Lightning's overfit_batches swaps in a SequentialSampler
+            raise ConfigError(f"the recipes' loaders batch with their own sampler, got {type(sampler).__name__}",
+                              "leave trainer.overfit_batches at 0; use trainer.limit_train_batches with the same data for val")
         for key in ("batch_size", "shuffle", "batch_sampler", "drop_last"):  # what Lightning passes when it rebuilds a loader
             if kwargs.pop(key, None):
                 raise ValueError(f"ResumableLoader takes no {key}: its sampler yields whole batches")

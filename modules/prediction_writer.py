@@ -45,7 +45,8 @@ def _gather(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Every rank's columns, concatenated (rank 0 first)."""
     parts: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(parts, columns)
-    return {key: [v for part in parts for v in part[key]] for key in columns}
+    keys = next((list(part) for part in parts if part), [])
+    return {key: [v for part in parts if part for v in part[key]] for key in keys}
 
 
 def _in_data_order(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -74,16 +75,17 @@ class CSVPredictionWriter(BasePredictionWriter):
 
     def write_on_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, predictions, batch_indices) -> None:
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        if not batches:
-            return
-        columns: dict[str, list[Any]] = {key: [] for key in batches[0]}
+        batches = [b for b in batches or [] if b]
+        columns: dict[str, list[Any]] = {key: [] for key in batches[0]} if batches else {}
         for batch in batches:
             for key, values in batch.items():
                 columns[key].extend(_column(values))
-        if trainer.world_size > 1:  # one file: every process's rows
+        if trainer.world_size > 1:  # one file: every process's rows (every rank gathers, even one with no rows)
             columns = _gather(columns)
             if not trainer.is_global_zero:
                 return
+        if not columns:
+            return
         columns = _in_data_order(columns)
         columns.pop("_row", None)
         names = getattr(trainer.datamodule, "predict_names", None)

@@ -39,6 +39,35 @@ class RecipeCheckpoint(ModelCheckpoint):
             raise ConfigError("checkpoint.last_every_n_steps must be >= 1 and last_every_seconds > 0", "or null to turn either off")
         self.last_every_n_steps, self.last_every_seconds = last_every_n_steps, last_every_seconds
         self._last_time = time.monotonic()
+        self._stopped_mid_epoch = False  # max_steps ended the run mid-epoch: last.ckpt stays that step's state
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._last_time, self._stopped_mid_epoch = time.monotonic(), False
+
+    def _should_skip_saving_checkpoint(self, trainer: L.Trainer) -> bool:
+        # A checkpoint between two micro-batches of one optimizer step would lose the gradient accumulated so far.
+        accumulating = trainer.state.fn == "fit" and trainer.fit_loop.epoch_loop._should_accumulate()
+        return super()._should_skip_saving_checkpoint(trainer) or accumulating
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        if not self._stopped_mid_epoch:  # after a max_steps stop mid-epoch, the epoch-end state must not replace it
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+
+    def _save_mid_epoch(self, trainer: L.Trainer) -> None:
+        """``last.ckpt`` between two steps of an epoch: always a file of its own (a ``save_last: link`` would point
+        at an older top-k file), and the step is not marked as saved, so a validation, top-k or epoch-end save
+        that follows at this same step still happens."""
+        if not self.save_last or self._should_skip_saving_checkpoint(trainer):
+            return
+        mode, step, target = self.save_last, self._last_global_step_saved, self._last_checkpoint_saved
+        self.save_last = True
+        try:
+            super()._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        finally:
+            self.save_last, self._last_global_step_saved = mode, step
+            if mode == "link":
+                self._last_checkpoint_saved = target
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         partial = os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")
@@ -58,9 +87,13 @@ class RecipeCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
         super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
-        if trainer.fit_loop.epoch_loop._should_accumulate() or not self._due(trainer):
-            return
-        self._refresh_last(trainer)
+        mid_epoch = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        stopping = mid_epoch and 0 <= trainer.max_steps <= trainer.global_step
+        if self._due(trainer) or stopping:
+            self._save_mid_epoch(trainer)
+        # Lightning counts an epoch cut short by max_steps as finished; a later run with a larger max_steps must
+        # resume from this step's state, where the loaders know how far into the epoch they were.
+        self._stopped_mid_epoch = stopping and self.save_last is not False
 
     def _refresh_last(self, trainer: L.Trainer) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer) and self._last_global_step_saved != trainer.global_step:

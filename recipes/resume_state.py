@@ -59,11 +59,19 @@ def restore_states(states: dict[str, Any], cuda: bool) -> None:
         torch.cuda.set_rng_state_all(states["torch.cuda"])
 
 
+def _mid_epoch(trainer: L.Trainer) -> bool:
+    """A save inside a training epoch (after a step or a mid-epoch validation): its training metrics are partial
+    sums that the resumed epoch goes on adding to. At an epoch's end Lightning resets them after the save."""
+    return trainer.state.fn == "fit" and not trainer.sanity_checking and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+
+
 def metric_states(module: torch.nn.Module) -> dict[str, dict[str, Any]]:
-    """Every torchmetrics object's accumulated state under ``module``, by module name, on the CPU."""
+    """The accumulated state of each training-stage torchmetrics object (``train_*``, the recipes' naming: one
+    object per stage) under ``module``, by module name, on the CPU. Validation and test objects are reset by
+    Lightning after every evaluation, so what a checkpoint holds of them is stale."""
     out = {}
     for name, metric in module.named_modules():
-        if isinstance(metric, Metric):
+        if isinstance(metric, Metric) and name.rsplit(".", 1)[-1].startswith("train"):
             state = {key: getattr(metric, key) for key in metric._defaults}
             state = {k: [t.cpu() for t in v] if isinstance(v, list) else v.cpu() for k, v in state.items()}
             out[name] = {"state": state, "updates": metric._update_count}
@@ -94,7 +102,7 @@ class ResumeState(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         states = collect_states(cuda=torch.cuda.is_available() and torch.cuda.is_initialized())
-        states["metrics"] = metric_states(self._module) if self._module is not None else {}
+        states["metrics"] = metric_states(self._module) if self._module is not None and _mid_epoch(self._module.trainer) else {}
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             gathered: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, states)  # every rank dumps the checkpoint; rank 0 writes it

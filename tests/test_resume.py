@@ -33,6 +33,9 @@ CASES = {
                        "--trainer.limit_train_batches", "9", "--trainer.limit_val_batches", "2", "--data.batch_size", "256"],
 }
 KILL_AT = 14  # mid-epoch, two steps after the mid-epoch checkpoint at step 12
+# (case, kill at step, the checkpoint that must be resumed from)
+RUNS = [("image", KILL_AT, 12), ("schedule_free", KILL_AT, 12), ("recommendation", KILL_AT, 12),
+        ("image", 22, 21)]  # just after an epoch end: the epoch's metrics were reset after that checkpoint
 
 
 def _logged(root: Path) -> dict[tuple[int, str], str]:
@@ -44,27 +47,27 @@ def _logged(root: Path) -> dict[tuple[int, str], str]:
     return out
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_sigkill_then_resume_equals_uninterrupted(case, tmp_path):
+@pytest.mark.parametrize("case,kill_at,saved", RUNS, ids=[f"{c}-kill{k}" for c, k, _ in RUNS])
+def test_sigkill_then_resume_equals_uninterrupted(case, kill_at, saved, tmp_path):
     args = [*CASES[case], *QUIET, "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
             "--checkpoint.last_every_n_steps", "4"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main(["fit", *args, "--trainer.default_root_dir", str(whole)]) == 0
 
     proc = run_recipes("fit", *args, "--trainer.default_root_dir", str(killed),
-                       "--trainer.callbacks+=tests.killer.KillAtStep", "--trainer.callbacks.step", str(KILL_AT))
+                       "--trainer.callbacks+=tests.killer.KillAtStep", "--trainer.callbacks.step", str(kill_at))
     assert proc.returncode == -9, proc.stderr[-2000:]  # died by SIGKILL, nothing cleaned up
     interrupted = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
-    assert interrupted["global_step"] == 12 and not list((killed / "checkpoints").glob(".*partial"))
+    assert interrupted["global_step"] == saved and not list((killed / "checkpoints").glob(".*partial"))
 
     assert main(["fit", *args, "--trainer.default_root_dir", str(killed), "--ckpt_path", "last"]) == 0
     a = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
-    assert a["global_step"] == b["global_step"] > KILL_AT
+    assert a["global_step"] == b["global_step"] > kill_at
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     logged_a, logged_b = _logged(whole), _logged(killed)
-    after = {k: v for k, v in logged_a.items() if k[0] > 12}
+    after = {k: v for k, v in logged_a.items() if k[0] > saved}
     assert after and {k: logged_b.get(k) for k in after} == after  # every metric logged after the checkpoint
     assert any(k[1].startswith("val/") for k in after)
 
@@ -128,3 +131,27 @@ def test_sigkill_of_a_ddp_job_then_resume_equals_uninterrupted(tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     after = {k: v for k, v in _logged(whole).items() if k[0] > 12}
     assert after and {k: _logged(killed).get(k) for k in after} == after
+
+
+def test_a_max_steps_stop_mid_epoch_resumes_with_a_larger_max_steps(tmp_path):
+    """Lightning counts an epoch cut short by max_steps as done; last.ckpt keeps that step's place instead."""
+    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.deterministic", "true",
+            "--model.scheduler.name", "constant", "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "1"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main(["fit", *args, "--trainer.default_root_dir", str(whole), "--trainer.max_steps", "30"]) == 0
+    assert main(["fit", *args, "--trainer.default_root_dir", str(parts), "--trainer.max_steps", "12"]) == 0
+    assert main(["fit", *args, "--trainer.default_root_dir", str(parts), "--trainer.max_steps", "30", "--ckpt_path", "last"]) == 0
+    a = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(parts / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 30
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_mid_epoch_saves_leave_the_best_checkpoint_alone(tmp_path):
+    """A last.ckpt written at the step a validation follows must not stop that validation's top-k save."""
+    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.max_epochs", "2", "--checkpoint.last_every_n_steps", "1"]
+    assert main(["fit", *args]) == 0
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt"))
+    assert len(names) == 2 and "last.ckpt" in names  # the best (top-1) and the last
+    assert main(["test", *args, "--ckpt_path", "best"]) == 0

@@ -199,8 +199,7 @@ def _already_batched(batch: Any) -> Any:
     return batch
 
 
-def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 sampler: ShardedBatchSampler | None = None, collate_fn: Any = None) -> ResumableLoader:
+def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> ResumableLoader:
     """A resumable, sharded loader that fetches each batch of ``dataset`` with one index."""
-    sampler = sampler or ShardedBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    return ResumableLoader(dataset, sampler=sampler, collate_fn=collate_fn)
+    sampler = ShardedBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    return ResumableLoader(dataset, sampler=sampler)

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from data.batching import batch_loader
+from data.batching import ResumableLoader
 from data.espeak import synthesize_variants
 from data.sources import existing_path
 from data.speech_audio import AudioFolder, read_many
@@ -97,8 +97,6 @@ class SpeechDataModule(L.LightningDataModule):
         ):
             if value is not None:
                 existing_path(value, f"data.{key}", kind, fix)
-        for path in predict_paths or []:
-            existing_path(path, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths")
         self.corpus, self.root, self.manifest, self.transcripts = corpus, root, manifest, transcripts
         self.val_fraction, self.test_fraction, self.seed, self.batch_size = val_fraction, test_fraction, seed, batch_size
         self.sample_rate, self.max_seconds, self.test_split = sample_rate, max_seconds, test_split
@@ -163,7 +161,7 @@ class SpeechDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: UtteranceSet, shuffle: bool) -> DataLoader:
         sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=shuffle, seed=self.seed)
-        return batch_loader(dataset, self.batch_size, shuffle, sampler=sampler, collate_fn=collate_utterances)
+        return ResumableLoader(dataset, sampler=sampler, collate_fn=collate_utterances)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.fit_set, shuffle=True)

@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-CONFIG ?= configs/image_classification.yaml
+CONFIG ?= image_classification
 
 .PHONY: setup data run test benchmarks benchmark-suite clean
 
@@ -10,7 +10,7 @@ setup: $(VENV)/.installed data
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip "setuptools>=68,<82"
 	$(PY) -m pip install -q -e '.[dev]'
 	# MovieLens 100K ships inside RecBole's wheel; its own dependencies (old ray, colorlog) are not wanted.
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
@@ -48,7 +48,7 @@ benchmarks: setup
 # The optimizer benchmark (AlgoPerf-style): SUITE=small (default) or init_grid; resumes if interrupted.
 SUITE ?= small
 benchmark-suite: setup
-	$(PY) -m recipes benchmark --config configs/benchmark/$(SUITE).yaml
+	$(PY) -m recipes benchmark --config benchmark/$(SUITE)
 	$(PY) -m recipes benchmark report runs/benchmark/$(SUITE)/results.jsonl --out docs/benchmark_$(SUITE)
 
 clean:

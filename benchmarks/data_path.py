@@ -12,8 +12,8 @@ import time
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.common import print_table
-from data.batching import batch_loader
-from data.images import FashionMNISTDataModule
+from recipes.data.batching import batch_loader
+from recipes.data.image.datamodules import FashionMNISTDataModule
 
 
 def _samples_per_s(loader) -> float:

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 
 from benchmarks.common import print_table
-from modules.optim import build_scheduler, create_optimizer
+from recipes.modules.optim import build_scheduler, create_optimizer
 from recipes.cli import build_cli
 
 

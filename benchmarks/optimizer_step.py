@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from benchmarks.common import median_ms, print_table
-from modules.optim import OptimizerConfig, create_optimizer
+from recipes.modules.optim import OptimizerConfig, create_optimizer
 
 
 def _model(device: str) -> nn.Module:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import logged_metrics, print_table
-from recipes.cli import main
+from recipes.__main__ import main
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 # The default config is AutoRec; MF replaces its net, regularization and optimizer settings.

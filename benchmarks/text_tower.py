@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import logged_metrics, print_table
-from recipes.cli import best_checkpoint, main
+from recipes.cli import best_checkpoint
+from recipes.__main__ import main
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 RATING, RANKING, TEXT = "configs/recommendation.yaml", "configs/recommendation_ranking.yaml", "configs/recommendation_text_tower.yaml"

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["IndexBatch", "ShardedBatchSampler", "ResumableLoader", "TensorBatchDataset", "batch_loader", "world"]
 

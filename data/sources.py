@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError, DataError
 
 __all__ = ["DataFile", "FASHION_MNIST", "existing_path", "find_files", "read_idx"]
 
@@ -54,11 +54,11 @@ def existing_path(path: str | os.PathLike, key: str, kind: Literal["folder", "fi
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise ConfigError(f"--{key} {p} does not exist", fix)
+        raise DataError(f"--{key} {p} does not exist", fix)
     if kind == "folder" and not p.is_dir():
-        raise ConfigError(f"--{key} {p} is a file, not a folder", fix)
+        raise DataError(f"--{key} {p} is a file, not a folder", fix)
     if kind == "file" and not p.is_file():
-        raise ConfigError(f"--{key} {p} is a folder, not a file", fix)
+        raise DataError(f"--{key} {p} is a folder, not a file", fix)
     return p
 
 
@@ -75,13 +75,13 @@ def _read_bytes(path: Path) -> bytes:
         with opener(path, "rb") as fh:
             return fh.read()
     except (OSError, EOFError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "replace the file with an intact copy") from None
+        raise DataError(f"cannot read {path}: {exc}", "replace the file with an intact copy") from None
 
 
 def _verified(path: Path, f: DataFile, help_text: str) -> bytes:
     content = _read_bytes(path)
     if hashlib.sha256(content).hexdigest() != f.sha256:
-        raise ConfigError(f"{path} is corrupt or not the official {f.name} (checksum mismatch)", help_text)
+        raise DataError(f"{path} is corrupt or not the official {f.name} (checksum mismatch)", help_text)
     return content
 
 
@@ -113,7 +113,7 @@ def find_files(files: dict[str, DataFile], root: str | os.PathLike | None, syste
             path = _download(f, target)
         if path is None:
             where = ", ".join(str(d) for d in folders)
-            raise ConfigError(f"{f.name} not found in {where} and the download failed", help_text)
+            raise DataError(f"{f.name} not found in {where} and the download failed", help_text)
         out[key] = _verified(path, f, help_text)
     return out
 
@@ -121,10 +121,10 @@ def find_files(files: dict[str, DataFile], root: str | os.PathLike | None, syste
 def read_idx(content: bytes, name: str) -> torch.Tensor:
     """Parse an IDX file (unsigned-byte data): magic ``0x0000 08 ndim``, big-endian dims, then the payload."""
     if len(content) < 4 or content[:3] != b"\x00\x00\x08":
-        raise ConfigError(f"{name} is not an unsigned-byte IDX file", "use the official Fashion-MNIST files")
+        raise DataError(f"{name} is not an unsigned-byte IDX file", "use the official Fashion-MNIST files")
     ndim = content[3]
     dims = np.frombuffer(content, dtype=">u4", count=ndim, offset=4).astype(int)
     offset = 4 + 4 * ndim
     if len(content) - offset != int(np.prod(dims)):
-        raise ConfigError(f"{name} is truncated: header says {tuple(dims)}", "replace it with an intact copy")
+        raise DataError(f"{name} is truncated: header says {tuple(dims)}", "replace it with an intact copy")
     return torch.from_numpy(np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(*dims).copy())

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modules.errors import ConfigError
+from recipes.modules.errors import CheckpointError, ConfigError
 
 __all__ = ["read_checkpoint", "written_by", "check_class", "check_compatible", "UNSAFE_FIX"]
 
@@ -78,29 +78,29 @@ def read_checkpoint(path: str | os.PathLike, what: str = "--ckpt_path", fix: str
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise ConfigError(f"{what} {p} does not exist", fix)
+        raise CheckpointError(f"{what} {p} does not exist", fix)
     if p.is_dir():
         inside = sorted(p.glob("*.ckpt"))
-        raise ConfigError(f"{what} {p} is a folder, not a checkpoint file", f"pass a file in it, e.g. {inside[-1]}" if inside else fix)
+        raise CheckpointError(f"{what} {p} is a folder, not a checkpoint file", f"pass a file in it, e.g. {inside[-1]}" if inside else fix)
     try:
         with open(p, "rb") as fh:
             head = fh.read(32)
     except OSError as exc:
-        raise ConfigError(f"cannot read {what} {p} ({exc.strerror or exc})", "check the file's permissions") from None
+        raise CheckpointError(f"cannot read {what} {p} ({exc.strerror or exc})", "check the file's permissions") from None
     zipped = zipfile.is_zipfile(p)
     if not zipped and _LEGACY_MAGIC not in head:  # garbage must not reach the unpickler, whose refusals would read as "unsafe"
-        raise ConfigError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, None)})", f"replace it with an intact copy, or {fix}")
+        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, None)})", f"replace it with an intact copy, or {fix}")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refusal = _refusal(str(exc))
         if refusal is not None:
-            raise ConfigError(f"{what} {p} was refused as unsafe and not loaded: {refusal}", UNSAFE_FIX) from None
-        raise ConfigError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
+            raise CheckpointError(f"{what} {p} was refused as unsafe and not loaded: {refusal}", UNSAFE_FIX) from None
+        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
     except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere in zip, pickle or storage reading
-        raise ConfigError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
+        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
     if not isinstance(obj, dict):
-        raise ConfigError(f"{what} {p} holds a {type(obj).__name__}, not a checkpoint", fix)
+        raise CheckpointError(f"{what} {p} holds a {type(obj).__name__}, not a checkpoint", fix)
     return obj
 
 
@@ -126,7 +126,7 @@ def check_class(ckpt: dict[str, Any], class_path: str | None, path: str | os.Pat
     """Fail when ``ckpt`` was written by another LightningModule class than ``class_path`` (the config's)."""
     written = written_by(ckpt)
     if written and class_path and written not in (class_path, _canonical(class_path)):
-        raise ConfigError(
+        raise CheckpointError(
             f"{what} {path} is a checkpoint of {written}, and the config builds {class_path}",
             f"pass the config it was trained with (model.class_path {written}), or a checkpoint of {class_path.rpartition('.')[2]}",
         )
@@ -177,7 +177,7 @@ def check_compatible(ckpt: dict[str, Any], module: nn.Module, path: str | os.Pat
         fix = "pass a .ckpt written by python -m recipes fit"
         if _takes_pretrained_files(module):
             fix += "; a plain state_dict can start a new fit through model.pretrained"
-        raise ConfigError(f"{what} {path} is not a Lightning checkpoint (it has no state_dict)", fix)
+        raise CheckpointError(f"{what} {path} is not a Lightning checkpoint (it has no state_dict)", fix)
     own = module.state_dict()
     shapes = [f"{k} is {list(_shape(state[k]) or [])} in the checkpoint and {list(_shape(v) or [])} in the model"
               for k, v in own.items() if k in state and _shape(state[k]) != _shape(v)]
@@ -192,4 +192,4 @@ def check_compatible(ckpt: dict[str, Any], module: nn.Module, path: str | os.Pat
     fix = f"build the model as it was trained ({', '.join(settings)} in the checkpoint)" if settings else "build the model as it was trained (the same model and data settings)"
     if _takes_pretrained_files(module):
         fix += ", or start a new fit from its matching tensors with --model.pretrained"
-    raise ConfigError(f"{what} {path} does not fit {cls.__name__}: " + "; ".join(parts), fix)
+    raise CheckpointError(f"{what} {path} does not fit {cls.__name__}: " + "; ".join(parts), fix)

@@ -18,7 +18,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["InitConfig", "InitializerInfo", "INITIALIZERS", "apply_init", "mark_pretrained", "fan_in_out"]
 

@@ -32,8 +32,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from modules.errors import ConfigError
-from modules.init import mark_pretrained
+from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.init import mark_pretrained
 
 __all__ = [
     "OFFLINE_PACKAGES", "CONVERTERS", "FinetuneConfig", "FreezeBackbone", "hub_offline", "resolve_pretrained",
@@ -54,7 +54,7 @@ def _is_ctranslate2_whisper(path: Path) -> bool:
     return (path / "model.bin").is_file() and (path / "vocabulary.txt").is_file() and not any(path.glob("*.safetensors"))
 
 
-CONVERTERS.append((_is_ctranslate2_whisper, "modules.whisper_import:convert_ctranslate2_whisper"))
+CONVERTERS.append((_is_ctranslate2_whisper, "recipes.modules.speech.whisper_import:convert_ctranslate2_whisper"))
 
 
 def hub_offline() -> bool:
@@ -111,6 +111,8 @@ def load_pretrained(auto_class: Any, source: str, trust_remote_code: bool = Fals
     path = resolve_pretrained(source)
     try:
         model = auto_class.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+    except RecipeError:  # already one line with its fix
+        raise
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise ConfigError(f"{source!r} needs custom code from its repository", "review that code, then set trust_remote_code: true") from None

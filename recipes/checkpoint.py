@@ -18,7 +18,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["RecipeCheckpoint"]
 

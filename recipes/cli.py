@@ -1,6 +1,6 @@
 """The command line: LightningCLI for fit/validate/test/predict, plus ``list``.
 
-``python -m recipes fit --config configs/image_classification.yaml`` picks the task's LightningModule
+``python -m recipes fit --config image_classification`` picks the task's LightningModule
 and DataModule from the YAML's ``class_path`` entries. On top of LightningCLI this adds a
 ``checkpoint`` group (best and last, in ``<default_root_dir>/checkpoints`` so ``--ckpt_path last``
 resumes), a ``predictions`` group (the CSV that ``predict`` writes), CSV + TensorBoard loggers by
@@ -9,6 +9,7 @@ default, links from the datamodule to the model (classes, channels), and one-lin
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -23,22 +24,16 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Pr
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from modules.checkpoint_file import check_class, check_compatible, read_checkpoint
-from modules.errors import ConfigError, TrainingDiverged
-from modules.prediction_writer import CSVPredictionWriter
+from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
+from recipes.modules.errors import CheckpointError, ConfigError, RecipeError, TrainingDiverged
+from recipes.modules.prediction_writer import CSVPredictionWriter
 from recipes.checkpoint import RecipeCheckpoint
+from recipes.messages import format_error
 from recipes.resume_state import ResumeState
-from recipes.commands import COMMANDS
 from recipes.strategy import ddp_strategy_for
 
-__all__ = ["RecipeCLI", "main", "format_error"]
+__all__ = ["RecipeCLI", "build_cli", "run_cli", "best_checkpoint", "last_checkpoint"]
 
-# Datamodule attribute -> model argument, applied when both exist (jsonargparse skips absent targets).
-DATA_TO_MODEL_LINKS = {
-    "num_classes": "num_classes", "in_channels": "in_channels", "image_size": "image_size", "classes": "class_names",
-    "num_users": "num_users", "num_items": "num_items", "feature_sizes": "feature_sizes", "rating_mean": "rating_mean",
-    "task": "objective", "vocab_size": "vocab_size", "sample_rate": "sample_rate", "dim": "dim",
-}
 CKPT_FIX = "pass an existing checkpoint file, or --ckpt_path best|last after a fit with this config"
 
 
@@ -54,7 +49,17 @@ class RecipeCLI(LightningCLI):
         parser.add_lightning_class_args(RecipeCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
         parser.add_lightning_class_args(CSVPredictionWriter, "predictions")
-        for src, dst in DATA_TO_MODEL_LINKS.items():
+
+    def _link_data_to_model(self, cfg: Any) -> None:
+        """The data class's ``model_links`` (attribute -> model argument, declared by each task's DataModule)
+        as instantiation links: the model gets e.g. ``num_classes`` from the data it is trained on."""
+        path = (cfg.get("data") or {}).get("class_path")
+        if not path:
+            return
+        module, _, name = path.rpartition(".")
+        links = getattr(getattr(importlib.import_module(module), name), "model_links", {})
+        parser = self._parser(self.subcommand)
+        for src, dst in links.items():
             parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
 
     def _checkpoint(self, path: str) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class RecipeCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        self._link_data_to_model(cfg)
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = os.path.join(cfg.trainer.default_root_dir or ".", "checkpoints")
         _check_precision(cfg.trainer)
@@ -129,7 +135,7 @@ class RecipeCLI(LightningCLI):
         try:
             return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
         except (ValueError, MisconfigurationException) as exc:  # Lightning refuses the accelerator/strategy/precision mix
-            if ConfigError.PREFIX in str(exc):
+            if RecipeError.PREFIX in str(exc):
                 raise
             fact = " ".join(str(exc).split()).rstrip(".")
             raise ConfigError(f"Lightning refuses these trainer settings: {fact}",
@@ -183,26 +189,6 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> RecipeCLI:
     )
 
 
-def format_error(exc: BaseException) -> str:
-    """One clear line for a user's mistake: our own message when there is one, else the innermost
-    fact of jsonargparse's nested report, with the key it concerns."""
-    text = str(exc)
-    ours = [line[line.index(ConfigError.PREFIX) :].strip() for line in text.splitlines() if ConfigError.PREFIX in line]
-    if ours:
-        return ours[0]
-    lines = [line.strip().lstrip("- ").strip() for line in text.splitlines() if line.strip()]
-    noise = ("Expected a <class 'NoneType'>", "Does not validate against", "Subtypes:", "Errors:", "Given value", "Expected a path")
-    facts = [line for line in lines if not line.endswith(":") and not line.startswith(noise)]
-    keys = [line.split('"')[1] for line in lines if line.startswith('Parser key "')]
-    where = f"{keys[0]}.{keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
-    choices = sorted((f for f in facts if "Literal[" in f), key=len)  # the fullest list of valid values
-    fact = choices[-1] if choices else facts[0] if facts else (lines[0] if lines else type(exc).__name__)
-    given = [line.removeprefix("Given value: ") for line in lines if line.startswith("Given value: ") and "NestedArg" not in line]
-    if given and "Got value" not in fact:
-        fact += f", got {given[-1]}"
-    return f"{ConfigError.PREFIX} {where + ': ' if where else ''}{fact}. Fix: see python -m recipes fit --help"
-
-
 def _nested_nulls(argv: list[str]) -> list[str]:
     """Rewrite ``--model.a.b null`` as ``--model '{"init_args": {"a": {"b": null}}}'``.
 
@@ -230,32 +216,19 @@ def _nested_nulls(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m recipes``; returns the process exit code."""
-    from_sys = argv is None
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        try:
-            return COMMANDS[argv[0]](argv[1:])
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        except (ArgumentError, ValueError) as exc:  # export builds the CLI: jsonargparse's reports, wrapped ConfigErrors
-            if not isinstance(exc, ArgumentError) and ConfigError.PREFIX not in str(exc):
-                raise
-            print(format_error(exc), file=sys.stderr)
-            return 2
+def run_cli(argv: list[str], from_sys: bool = False) -> int:
+    """Run LightningCLI on ``argv`` (``fit|validate|test|predict ...``); returns the exit code."""
     torch.set_float32_matmul_precision("high")  # TF32 on Ampere+ GPUs; a no-op on CPU
     try:
         fixed = _nested_nulls(argv)
         if from_sys:  # LightningCLI reads sys.argv itself (and warns when given both)
             sys.argv[1:] = fixed
         build_cli(None if from_sys else fixed)
-    except (ArgumentError, ConfigError, MisconfigurationException) as exc:
+    except (ArgumentError, MisconfigurationException) as exc:
         print(format_error(exc), file=sys.stderr)
         return 2
-    except ValueError as exc:  # jsonargparse wraps errors raised while instantiating classes
-        if ConfigError.PREFIX not in str(exc):
+    except ValueError as exc:  # our errors, and jsonargparse's wrapping of those raised while instantiating classes
+        if RecipeError.PREFIX not in str(exc):
             raise
         print(format_error(exc), file=sys.stderr)
         return 2

@@ -1,56 +1,68 @@
-"""Commands beside LightningCLI's own: a short table from name to function (litgpt style)."""
+"""``recipes list`` and ``recipes cp``: what is registered and shipped, and a copy of a config to edit.
+
+Neither imports Lightning: ``list configs`` reads the YAML files' opening comments, and ``list
+optimizers|initializers|schedulers`` imports only the registry it prints.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from recipes.config_files import config_dir, config_names, copy_config, purpose
+from recipes.modules.errors import ConfigError
 
-from rich.console import Console
-from rich.table import Table
+__all__ = ["list_command", "cp_command"]
 
-from modules.errors import ConfigError
-
-__all__ = ["COMMANDS", "list_command"]
+KINDS = ("configs", "optimizers", "initializers", "schedulers")
+LIST_USAGE = "use: recipes list " + "|".join(KINDS)
 
 
 def _rows(kind: str) -> list[tuple[str, str]]:
+    if kind == "configs":
+        return [(name, purpose(config_dir() / f"{name}.yaml")) for name in config_names()]
     if kind == "optimizers":
-        from modules.optim.registry import list_optimizers
+        from recipes.modules.optim.registry import list_optimizers
 
         return [(i.name, f"{i.description} [{i.source}]") for i in list_optimizers()]
     if kind == "initializers":
-        from modules.init import INITIALIZERS
+        from recipes.modules.init import INITIALIZERS
 
         return [(i.name, i.description) for i in INITIALIZERS.values()]
     if kind == "schedulers":
-        from modules.optim.schedules import SCHEDULES
+        from recipes.modules.optim.schedules import SCHEDULES
 
-        return list(SCHEDULES.items())
-    raise ConfigError(f"cannot list {kind!r}", "use: python -m recipes list optimizers|initializers|schedulers")
+        return [(s.name, s.description) for s in SCHEDULES.values()]
+    raise ConfigError(f"cannot list {kind!r}", LIST_USAGE)
 
 
 def list_command(args: list[str]) -> int:
-    """``python -m recipes list optimizers|initializers|schedulers``: every registered name and what it is."""
-    if len(args) != 1:
-        raise ConfigError("list takes one argument", "use: python -m recipes list optimizers|initializers|schedulers")
-    table = Table(title=f"registered {args[0]}", show_lines=False)
-    table.add_column("name", style="bold")
+    """``recipes list configs|optimizers|initializers|schedulers``: every name and what it is."""
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        if args and args[0] in ("-h", "--help"):
+            print(LIST_USAGE.removeprefix("use: "))
+            return 0
+        raise ConfigError("list takes one argument", LIST_USAGE)
+    rows = _rows(args[0])
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{'shipped' if args[0] == 'configs' else 'registered'} {args[0]}", show_lines=False)
+    table.add_column("name", style="bold", no_wrap=True)
     table.add_column("description")
-    for name, desc in _rows(args[0]):
+    for name, desc in rows:
         table.add_row(name, desc)
     Console(width=160).print(table)
     return 0
 
 
-def _export(args: list[str]) -> int:
-    from recipes.export import export_command
-
-    return export_command(args)
+CP_USAGE = "use: recipes cp NAME DEST (NAME from recipes list configs; DEST a file or an existing folder)"
 
 
-def _benchmark(args: list[str]) -> int:
-    from recipes.benchmark.command import benchmark_command
-
-    return benchmark_command(args)
-
-
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"list": list_command, "export": _export, "benchmark": _benchmark}
+def cp_command(args: list[str]) -> int:
+    """``recipes cp NAME DEST``: copy a shipped config for editing (as torchtune's ``tune cp``)."""
+    if args and args[0] in ("-h", "--help"):
+        print(CP_USAGE.removeprefix("use: "))
+        return 0
+    if len(args) != 2:
+        raise ConfigError("cp takes a config name and a destination", CP_USAGE)
+    target = copy_config(args[0], args[1])
+    print(f"copied {args[0]} to {target}; run it with: recipes fit --config {target}")
+    return 0

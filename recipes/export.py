@@ -1,6 +1,6 @@
 """``python -m recipes export``: a fine-tuned checkpoint as a directory that transformers loads.
 
-    python -m recipes export --config configs/speech_whisper.yaml --ckpt_path best --out_dir exported/
+    python -m recipes export --config speech_whisper --ckpt_path best --out_dir exported/
 
 The config (with any overrides) rebuilds the LightningModule, the checkpoint's weights are loaded into it,
 and its ``export_pretrained(out_dir)`` writes ``save_pretrained`` output (weights, config, tokenizer or
@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 
-from modules.checkpoint_file import check_compatible, read_checkpoint
-from modules.errors import ConfigError
+from recipes.modules.checkpoint_file import check_compatible, read_checkpoint
+from recipes.modules.errors import ConfigError
 
 __all__ = ["export_command"]
 
@@ -41,6 +41,9 @@ def _take(args: list[str], flag: str) -> tuple[str | None, list[str]]:
 
 def export_command(args: list[str]) -> int:
     """Load ``--ckpt_path`` into the model the config builds and write it to ``--out_dir``."""
+    if args in (["-h"], ["--help"]):
+        print(USAGE.removeprefix("use: "))
+        return 0
     from recipes.cli import CKPT_FIX, best_checkpoint, build_cli, last_checkpoint
 
     ckpt, args = _take(args, "--ckpt_path")

@@ -7,7 +7,7 @@ Lightning restores weights, optimizer, schedule and loop counters. Two things it
 * the states of the module's torchmetrics objects (not in ``state_dict``): a metric logged for the
   epoch, such as ``train/acc``, would otherwise count only the batches after the resume;
 * the training loaders' positions: Lightning stores the ``state_dict`` of a stateful loader
-  (``data.batching.ResumableLoader``) but loads it only when it builds the loader after restoring, and a
+  (``recipes.data.batching.ResumableLoader``) but loads it only when it builds the loader after restoring, and a
   module whose ``configure_optimizers`` asks for ``trainer.estimated_stepping_batches`` (every recipe: the
   schedule needs the total) has it built before. The states are applied here instead; the loader's
   iterator has not drawn a batch yet at that point, so the first resumed step gets the next batch.
@@ -30,7 +30,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import CombinedLoader
 from torchmetrics import Metric
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["ResumeState"]
 

@@ -2,7 +2,7 @@
 
 DDP all-reduces every gradient of the parameters that required one when it wrapped the model, and by default
 stops with a RuntimeError at the first step in which one of them got none. A freeze schedule
-(``model.finetune.freeze_epochs``/``freeze_steps``, ``modules.pretrained.FreezeBackbone``) freezes after the
+(``model.finetune.freeze_epochs``/``freeze_steps``, ``recipes.modules.pretrained.FreezeBackbone``) freezes after the
 wrapping, and some nets skip a submodule in some steps; ``find_unused_parameters=True`` lets DDP find those
 parameters in each step's graph (a small cost per step) while still all-reducing them in the steps that use
 them, so the ranks stay equal after an unfreeze. ``ddp_strategy_for`` picks Lightning's registered
@@ -10,7 +10,7 @@ them, so the ranks stay equal after an unfreeze. ``ddp_strategy_for`` picks Ligh
 any other strategy, a strategy object and an explicit ``..._find_unused_parameters_false`` are kept as given.
 
 A LightningModule declares it with a ``may_skip_parameters`` attribute: True, a sentence saying why, or False
-to turn the rule off. A module that holds a ``modules.pretrained.FinetuneConfig`` with a freeze window
+to turn the rule off. A module that holds a ``recipes.modules.pretrained.FinetuneConfig`` with a freeze window
 declares it by holding it.
 """
 
@@ -22,7 +22,7 @@ import lightning as L
 from lightning.pytorch.strategies import StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_info
 
-from modules.pretrained import FinetuneConfig
+from recipes.modules.pretrained import FinetuneConfig
 
 __all__ = ["skipped_parameters_reason", "ddp_strategy_for"]
 

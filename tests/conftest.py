@@ -36,7 +36,7 @@ def digits_args(root: Path, *extra: str) -> list[str]:
     """Arguments for a fast real fit on scikit-learn digits with the image recipe."""
     return [
         "--config", str(CONFIGS / "image_classification.yaml"),
-        "--data", "data.images.DigitsDataModule",
+        "--data", "recipes.data.image.datamodules.DigitsDataModule",
         "--trainer.default_root_dir", str(root),
         "--trainer.max_epochs", "3",
         "--trainer.log_every_n_steps", "5",
@@ -48,7 +48,7 @@ def digits_args(root: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="session")
 def small_movielens(tmp_path_factory) -> Path:
     """The real RecBole files restricted to the first 60 movies (fast to encode), in the atomic layout."""
-    from data.movielens_files import recbole_folder
+    from recipes.data.recommendation.files import recbole_folder
 
     src, out = recbole_folder(), tmp_path_factory.mktemp("ml-small")
     keep = lambda line: line.split("\t")[1].isdigit() and int(line.split("\t")[1]) <= 60  # noqa: E731

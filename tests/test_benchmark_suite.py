@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from data.synthetic_regression import SyntheticRegressionDataModule, least_squares
+from recipes.data.regression.synthetic import SyntheticRegressionDataModule, least_squares
 from recipes.benchmark import command as bench
 from recipes.benchmark.results import load_results, merge_results
-from recipes.cli import main
+from recipes.__main__ import main
 from tests.conftest import CONFIGS
 
 REGRESSION = {"name": "regression", "config": str(CONFIGS / "regression.yaml"), "metric": "val/dist_to_opt", "mode": "min",
@@ -102,7 +102,7 @@ def test_merge_keeps_each_run_once(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's optimizers"),
-    ({"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]}, "no task config configs/nope.yaml"),
+    ({"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]}, "config configs/nope.yaml: no such file (relative to"),
     ({"optimizers": [{"optimizer": {"name": "adamw", "lr": 0.1, "momentom": 0.9}}]}, "momentom"),
     ({"optimizers": [{"label": "adamw", "optimizer": {"name": "adamw"}, "per_workload": {"regresion": {"lr": 1.0}}}]}, "unknown workloads regresion"),
     ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from recipes.cli import best_checkpoint, main
+from recipes.cli import best_checkpoint
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 

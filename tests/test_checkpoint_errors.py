@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.images import FashionMNISTDataModule
-from modules.errors import ConfigError
-from recipes.cli import main
+from recipes.data.image.datamodules import FashionMNISTDataModule
+from recipes.modules.errors import RecipeError
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 DIGITS = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET]
@@ -73,7 +73,7 @@ PROBLEM = {
     "truncated": "is truncated or corrupt (a zip archive without its central directory",
     "corrupt": "is truncated or corrupt (not a torch.save file: it starts with cd 07 2c d8, neither a zip archive nor torch's legacy format)",
     "unsafe": f"was refused as unsafe and not loaded: it needs {_unpickled.__module__}._unpickled, which torch.load(weights_only=True) does not allow",
-    "other_task": "is a checkpoint of modules.recommendation.Recommender, and the config builds modules.image_classification.ImageClassifier",
+    "other_task": "is a checkpoint of recipes.modules.recommendation.recommender.Recommender, and the config builds recipes.modules.image.classifier.ImageClassifier",
     "four_classes": "does not fit ImageClassifier: 2 tensors differ in shape (net.head.2.weight is [4, 128] in the checkpoint and [10, 128] in the model",
 }
 
@@ -99,7 +99,7 @@ def test_unsafe_checkpoint_is_refused_even_with_weights_only_false(files, tmp_pa
 @pytest.mark.parametrize("kind", ["missing", "truncated", "corrupt", "unsafe", "other_task"])
 def test_bad_pretrained_checkpoint_is_one_line(files, tmp_path, capsys, kind):
     code = main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--model.pretrained", str(files[kind])])
-    problem = "(a checkpoint of modules.recommendation.Recommender) matches no tensor of SmallCNN" if kind == "other_task" else PROBLEM[kind]
+    problem = "(a checkpoint of recipes.modules.recommendation.recommender.Recommender) matches no tensor of SmallCNN" if kind == "other_task" else PROBLEM[kind]
     _one_line(capsys, code, f"pretrained checkpoint {files[kind]} ", problem)
     assert not files["marker"].exists()
 
@@ -156,5 +156,5 @@ def test_data_path_that_does_not_exist_is_an_error(tmp_path, capsys, command, co
 
 def test_fashion_mnist_root_without_the_files_never_falls_back(tmp_path):
     # the Debian copy exists on this machine; a root the user gave is still the only place looked at
-    with pytest.raises(ConfigError, match=f"not found in {tmp_path} and the download failed"):
+    with pytest.raises(RecipeError, match=f"not found in {tmp_path} and the download failed"):
         FashionMNISTDataModule(root=str(tmp_path), download=False).setup("fit")

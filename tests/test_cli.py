@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from modules.errors import ConfigError
-from recipes.cli import build_cli, main
+from recipes.modules.errors import ConfigError
+from recipes.cli import build_cli
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, run_recipes
 
 SUITES = CONFIGS / "benchmark"
@@ -19,14 +20,14 @@ def test_every_config_instantiates(config, tmp_path):
     cli = build_cli(["--config", str(config), "--trainer.default_root_dir", str(tmp_path)], run=False)
     assert cli.model is not None and cli.datamodule is not None
     text = config.read_text()
-    assert text.startswith("# ") and "python -m recipes fit --config configs/" in text  # the command that runs it
+    assert text.startswith("# ") and f"recipes fit --config {config.stem}" in text  # the command that runs it, by name
 
 
 @pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda p: p.stem)
 def test_every_benchmark_suite_is_valid(suite, monkeypatch):
     from recipes.benchmark.command import load_suite
 
-    monkeypatch.chdir(CONFIGS.parent)  # suites name task configs relative to the repository
+    monkeypatch.chdir(suite.parent.parent.parent.parent)  # suites name task configs by name, not by the working folder
     parsed, _ = load_suite(["--config", str(suite)])
     runs = parsed.runs()
     assert runs and len({r.key for r in runs}) == len(runs)  # every run distinct, so resume cannot confuse two
@@ -36,7 +37,7 @@ def test_every_benchmark_suite_is_valid(suite, monkeypatch):
 
         assert build_cli(run_args(run), run=False).model is not None
     text = suite.read_text()
-    assert text.startswith("# ") and f"python -m recipes benchmark --config configs/benchmark/{suite.name}" in text
+    assert text.startswith("# ") and f"recipes benchmark --config benchmark/{suite.stem}" in text
 
 
 def test_datamodule_links_into_model(tmp_path):
@@ -71,7 +72,7 @@ def test_help_and_print_config():
     out = run_recipes("fit", "--help")
     assert out.returncode == 0 and "--model CONFIG" in out.stdout
     out = run_recipes("fit", "--config", "configs/image_classification.yaml", "--print_config")
-    assert out.returncode == 0 and "name: adamw" in out.stdout and "class_path: data.images.FashionMNISTDataModule" in out.stdout
+    assert out.returncode == 0 and "name: adamw" in out.stdout and "class_path: recipes.data.image.datamodules.FashionMNISTDataModule" in out.stdout
 
 
 def test_list_commands(capsys):

@@ -10,7 +10,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from modules.ctc_decoding import decode_batch, greedy_decode, prefix_beam_search
+from recipes.modules.speech.decoding import decode_batch, greedy_decode, prefix_beam_search
 
 
 def _collapse(path: tuple[int, ...], blank: int = 0) -> tuple[int, ...]:

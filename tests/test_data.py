@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import data.images as images
-from data.batching import TensorBatchDataset, batch_loader
-from data.images import DigitsDataModule, FashionMNISTDataModule, MNIST5kDataModule
-from data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, read_idx
-from modules.errors import ConfigError
+import recipes.data.image.datamodules as images
+from recipes.data.batching import TensorBatchDataset, batch_loader
+from recipes.data.image.datamodules import DigitsDataModule, FashionMNISTDataModule, MNIST5kDataModule
+from recipes.data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, read_idx
+from recipes.modules.errors import RecipeError
 
 
 def test_fashion_mnist_official_files_load():
@@ -51,18 +51,18 @@ def test_corrupt_file_is_one_clear_error(tmp_path):
     with gzip.open(tmp_path / FASHION_MNIST["train_labels"].name, "wb") as fh:
         fh.write(b"\x00\x00\x08\x01" + struct.pack(">I", 3) + b"\x01\x02\x03")
     dm = FashionMNISTDataModule(root=str(tmp_path), download=False)
-    with pytest.raises(ConfigError, match=r"train-labels-idx1-ubyte.gz is corrupt.*checksum"):
+    with pytest.raises(RecipeError, match=r"train-labels-idx1-ubyte.gz is corrupt.*checksum"):
         dm.setup("fit")
     shutil.copy(FASHION_MNIST_DEBIAN / FASHION_MNIST["train_labels"].name, tmp_path)
     (tmp_path / FASHION_MNIST["test_images"].name).write_bytes(b"\x1f\x8b\x08garbage")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(RecipeError, match="cannot read"):
         dm.setup("fit")
 
 
 def test_missing_files_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "FASHION_MNIST_DEBIAN", tmp_path / "no-such-dir")
     dm = FashionMNISTDataModule(root=str(tmp_path), download=False)
-    with pytest.raises(ConfigError, match=r"not found in .*apt-get install dataset-fashion-mnist"):
+    with pytest.raises(RecipeError, match=r"not found in .*apt-get install dataset-fashion-mnist"):
         dm.setup("fit")
 
 
@@ -80,9 +80,9 @@ def test_read_idx_parses_and_rejects():
     content = b"\x00\x00\x08\x03" + struct.pack(">III", 2, 2, 3) + bytes(range(12))
     t = read_idx(content, "x")
     assert t.shape == (2, 2, 3) and t[1, 1, 2].item() == 11
-    with pytest.raises(ConfigError, match="truncated"):
+    with pytest.raises(RecipeError, match="truncated"):
         read_idx(content[:-1], "x")
-    with pytest.raises(ConfigError, match="not an unsigned-byte IDX"):
+    with pytest.raises(RecipeError, match="not an unsigned-byte IDX"):
         read_idx(b"\x00\x00\x0d\x01" + content[4:], "x")
 
 

@@ -1,5 +1,5 @@
 """Evaluation under DDP gives the one-process metrics on the same checkpoint: every item counted once, none
-padded in twice (``data.batching.ShardedBatchSampler``), the metric states summed over ranks (torchmetrics);
+padded in twice (``recipes.data.batching.ShardedBatchSampler``), the metric states summed over ranks (torchmetrics);
 ``predict`` writes the same rows in the same order.
 
 Each split's size is checked to be odd, so two processes cannot share it evenly: the case where Lightning's
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from recipes.cli import build_cli, main
+from recipes.cli import build_cli
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 from tests.test_image_fit import last_metrics
 from tests.test_matrix import SPEECH

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
 
-from modules.pretrained import FinetuneConfig
+from recipes.modules.pretrained import FinetuneConfig
 from recipes.strategy import ddp_strategy_for, skipped_parameters_reason
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_whisper_finetune import PROMPTS

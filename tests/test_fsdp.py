@@ -17,8 +17,8 @@ import pytest
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
 
-from modules.optim import create_optimizer
-from modules.optim.groups import describe_groups
+from recipes.modules.optim import create_optimizer
+from recipes.modules.optim.groups import describe_groups
 from recipes.cli import build_cli
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_whisper_finetune import PROMPTS

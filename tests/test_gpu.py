@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from modules.optim import OptimizerConfig, create_optimizer
-from recipes.cli import main
+from recipes.modules.optim import OptimizerConfig, create_optimizer
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_image_fit import last_metrics
 from tests.test_matrix import RUNNABLE, _args, fit_evaluate_predict_resume, pretrained_image  # noqa: F401 (a fixture)

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torchvision.io import write_png
 
-from data.images import DigitsDataModule
-from modules.image_classification import ImageClassifier
-from modules.optim import OptimizerConfig, SchedulerConfig
-from modules.optim.callbacks import EMA
-from recipes.cli import main
+from recipes.data.image.datamodules import DigitsDataModule
+from recipes.modules.image.classifier import ImageClassifier
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
+from recipes.modules.optim.callbacks import EMA
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET, run_recipes
 
 DIGITS = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET]

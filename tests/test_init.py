@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from modules.errors import ConfigError
-from modules.init import INITIALIZERS, InitConfig, apply_init, mark_pretrained
-from modules.nets import ResNet18Small
+from recipes.modules.errors import RecipeError
+from recipes.modules.init import INITIALIZERS, InitConfig, apply_init, mark_pretrained
+from recipes.modules.image.nets import ResNet18Small
 
 
 def _big_linear() -> nn.Linear:
@@ -105,7 +105,7 @@ def test_pretrained_subtree_is_untouched_bit_for_bit(tmp_path):
 
 
 def test_checkpointed_weights_survive_a_different_init(tmp_path):
-    from modules.image_classification import ImageClassifier
+    from recipes.modules.image.classifier import ImageClassifier
 
     model = ImageClassifier(net="cnn", net_kwargs={"widths": [8]}, init=InitConfig(name="kaiming_normal"))
     path = tmp_path / "m.ckpt"
@@ -120,7 +120,7 @@ def test_checkpointed_weights_survive_a_different_init(tmp_path):
 
 def test_registry_and_errors():
     assert {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "trunc_normal", "lecun_normal", "normal", "zeros", "default"} <= set(INITIALIZERS)
-    with pytest.raises(ConfigError, match="unknown initializer 'kaiming'.*kaiming_normal"):
+    with pytest.raises(RecipeError, match="unknown initializer 'kaiming'.*kaiming_normal"):
         InitConfig(name="kaiming")
-    with pytest.raises(ConfigError, match="unknown nonlinearity"):
+    with pytest.raises(RecipeError, match="unknown nonlinearity"):
         InitConfig(nonlinearity="swish")

@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 import torch
 
-from recipes.cli import main
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 RUNNABLE = sorted(p.stem for p in CONFIGS.glob("*.yaml"))

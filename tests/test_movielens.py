@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data.interactions import sample_negatives
-from data.movielens import MovieLensDataModule
-from data.movielens_encode import encode, read_pairs, split_leave_last_out, split_random
-from data.movielens_files import read_movielens
-from modules.errors import ConfigError
+from recipes.data.recommendation.interactions import sample_negatives
+from recipes.data.recommendation.datamodule import MovieLensDataModule
+from recipes.data.recommendation.encode import encode, read_pairs, split_leave_last_out, split_random
+from recipes.data.recommendation.files import read_movielens
+from recipes.modules.errors import RecipeError
 
 U_DATA = "1\t10\t5\t100\n1\t20\t3\t300\n1\t30\t4\t200\n2\t10\t2\t50\n2\t30\t1\t60\n2\t40\t4\t70\n3\t20\t5\t10\n"
 U_USER = "1|24|M|technician|85711\n2|53|F|other|94043\n3|17|M|writer|32067\n"
@@ -54,19 +54,19 @@ def test_recbole_layout_is_the_real_dataset():
     assert (dm.num_users, dm.num_items, len(dm.events["user"])) == (943, 1682, 100_000)
     assert dm.feature_sizes == {"age": 8, "gender": 3, "occupation": 22, "year": 11, "genre": 19}
     assert 3.5 < dm.rating_mean < 3.56
-    with pytest.raises(ConfigError, match="u1.base"):
+    with pytest.raises(RecipeError, match="u1.base"):
         MovieLensDataModule(split="official")  # RecBole ships no official folds
 
 
 def test_missing_and_corrupt_files_name_the_file(grouplens, tmp_path):
-    with pytest.raises(ConfigError, match="neither u.data nor ml-100k.inter.*pip install --no-deps recbole==1.2.1"):
+    with pytest.raises(RecipeError, match="neither u.data nor ml-100k.inter.*pip install --no-deps recbole==1.2.1"):
         read_movielens(tmp_path / "nowhere")
     (grouplens / "u.user").unlink()
-    with pytest.raises(ConfigError, match=r"u\.user is missing"):
+    with pytest.raises(RecipeError, match=r"u\.user is missing"):
         read_movielens(grouplens)
     (grouplens / "u.user").write_text(U_USER)
     (grouplens / "u.data").write_text(U_DATA + "4\t10\tfive\t1\n")
-    with pytest.raises(ConfigError, match=r"u\.data line 8 is corrupt"):
+    with pytest.raises(RecipeError, match=r"u\.data line 8 is corrupt"):
         read_movielens(grouplens)
 
 
@@ -111,9 +111,9 @@ def test_predict_pairs_bad_rows_are_named(tmp_path):
     assert enc.user_ids[user].tolist() == [196, 1] and enc.item_ids[item].tolist() == [242, 1]
     bad = tmp_path / "bad.csv"
     bad.write_text("user,item\n196,242\n196\n1,abc\n")
-    with pytest.raises(ConfigError, match="2 malformed rows: line 3: .*; line 4:"):
+    with pytest.raises(RecipeError, match="2 malformed rows: line 3: .*; line 4:"):
         read_pairs(bad, enc)
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("196,242\n9999,1\n1,5000\n")
-    with pytest.raises(ConfigError, match="2 rows with unknown ids: line 2: unknown user 9999; line 3: unknown item 5000"):
+    with pytest.raises(RecipeError, match="2 rows with unknown ids: line 2: unknown user 9999; line 3: unknown item 5000"):
         read_pairs(unknown, enc)

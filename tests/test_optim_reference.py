@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from modules.optim import OptimizerConfig, create_optimizer
+from recipes.modules.optim import OptimizerConfig, create_optimizer
 
 
 def reference_adamw(params, grads_per_step, lrs, wds, betas=(0.9, 0.999), eps=1e-8):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from modules.errors import ConfigError
-from modules.nets import ResNet18Small, SmallCNN
-from modules.optim import GroupRules, OptimizerConfig, build_param_groups, create_optimizer
+from recipes.modules.errors import RecipeError
+from recipes.modules.image.nets import ResNet18Small, SmallCNN
+from recipes.modules.optim import GroupRules, OptimizerConfig, build_param_groups, create_optimizer
 
 
 class TinyTransformer(nn.Module):
@@ -65,7 +65,7 @@ def test_lr_mult_longest_prefix_wins():
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     assert lr_of[id(model.net.fc.weight)] == pytest.approx(1e-2)
     assert lr_of[id(model.net.conv1.weight)] == pytest.approx(1e-4)
-    with pytest.raises(ConfigError, match="match no parameter"):
+    with pytest.raises(RecipeError, match="match no parameter"):
         create_optimizer(model, OptimizerConfig(lr_mult={"backbone": 0.1}))
 
 
@@ -78,7 +78,7 @@ def test_layer_decay_scales_by_depth():
     assert scale["layers.1.linear1.weight"] == 0.25
     assert scale["layers.0.linear1.weight"] == 0.125
     assert scale["embed.weight"] == 0.0625 and scale["pos"] == 0.0625
-    with pytest.raises(ConfigError, match="not a submodule"):
+    with pytest.raises(RecipeError, match="not a submodule"):
         build_param_groups(model, GroupRules(layer_decay=0.5, layer_decay_root="encoder.layer"))
 
 

@@ -18,11 +18,11 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import GradClipAlgorithmType
 from torch import nn
 
-from data.speech_sources import ASTERISK_ROOT
-from modules.errors import ConfigError
-from modules.optim import OptimizerConfig, create_optimizer, factory
-from modules.optim.factory import fused_clipping_conflict
-from recipes.cli import main
+from recipes.data.speech.corpora import ASTERISK_ROOT
+from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.optim import OptimizerConfig, create_optimizer, factory
+from recipes.modules.optim.factory import fused_clipping_conflict
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 from tests.test_whisper_finetune import PROMPTS
 
@@ -91,7 +91,7 @@ def test_auto_picks_foreach_under_the_conflict_and_says_why(info_lines):
 
 @pytest.mark.parametrize("cfg", [OptimizerConfig(implementation="fused"), OptimizerConfig(kwargs={"fused": True})])
 def test_explicit_fused_under_the_conflict_is_one_config_error(cfg):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(RecipeError) as err:
         create_optimizer(nn.Linear(4, 2), cfg, fused_conflict=BF16)
     text = str(err.value)
     assert "\n" not in text and text.startswith("recipes: ") and f"fused{': true' if cfg.kwargs else ''} does not work in this run: {BF16}. Fix: " in text

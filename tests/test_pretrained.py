@@ -1,4 +1,4 @@
-"""The shared fine-tuning machinery (modules.pretrained) on a real pretrained BERT (all-MiniLM-L6-v2, from its
+"""The shared fine-tuning machinery (recipes.modules.pretrained) on a real pretrained BERT (all-MiniLM-L6-v2, from its
 offline pip package) and real short Lightning fits: where models are found, what is never re-initialized,
 layer-wise learning rates, freezing and unfreezing, gradient checkpointing."""
 
@@ -14,12 +14,12 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from data.images import DigitsDataModule
-from modules.errors import ConfigError
-from modules.image_classification import ImageClassifier
-from modules.init import InitConfig, apply_init
-from modules.optim import OptimizerConfig, create_optimizer
-from modules.pretrained import FinetuneConfig, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
+from recipes.data.image.datamodules import DigitsDataModule
+from recipes.modules.errors import RecipeError
+from recipes.modules.image.classifier import ImageClassifier
+from recipes.modules.init import InitConfig, apply_init
+from recipes.modules.optim import OptimizerConfig, create_optimizer
+from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -56,7 +56,7 @@ def test_resolve_local_dir_and_offline_package(tmp_path, no_network):
 
 def test_unavailable_hub_id_names_every_place_looked(monkeypatch, tmp_path, no_network):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(RecipeError) as err:
         resolve_pretrained("nobody-here/no-such-model-7d3f")
     msg = str(err.value)
     assert "nobody-here/no-such-model-7d3f" in msg and "no directory nobody-here/no-such-model-7d3f" in msg
@@ -65,9 +65,9 @@ def test_unavailable_hub_id_names_every_place_looked(monkeypatch, tmp_path, no_n
 
 
 def test_missing_local_path(tmp_path):
-    with pytest.raises(ConfigError, match="not found .*no directory"):
+    with pytest.raises(RecipeError, match="not found .*no directory"):
         resolve_pretrained(str(tmp_path / "not-there"))
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(RecipeError, match="not found"):
         resolve_pretrained("./relative/missing")
 
 
@@ -91,7 +91,7 @@ def test_trust_remote_code_is_off_unless_asked(tmp_path):
     load_pretrained(_CapturingAuto, str(tmp_path), trust_remote_code=True)
     assert _CapturingAuto.calls[-1]["trust_remote_code"] is True
     (tmp_path / "custom_modeling.py").write_text("# a hub repository's own code\n")
-    with pytest.raises(ConfigError, match="needs custom code.*trust_remote_code: true"):
+    with pytest.raises(RecipeError, match="needs custom code.*trust_remote_code: true"):
         load_pretrained(_CapturingAuto, str(tmp_path))
 
 
@@ -209,18 +209,18 @@ def test_freeze_epochs_stops_then_restarts_gradient_flow(tmp_path):
     ({"freeze_epochs": 1, "freeze_steps": 10}, "both freeze_epochs and freeze_steps"),
 ])
 def test_finetune_config_validation(kwargs, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(RecipeError, match=message):
         FinetuneConfig(**kwargs)
-    with pytest.raises(ConfigError, match=message):  # the same through a task module's plain-dict argument
+    with pytest.raises(RecipeError, match=message):  # the same through a task module's plain-dict argument
         ImageClassifier(finetune=kwargs)
 
 
 def test_finetune_config_unknown_key_and_unsupported_options():
-    with pytest.raises(ConfigError, match="takes no key freeze_layers"):
+    with pytest.raises(RecipeError, match="takes no key freeze_layers"):
         ImageClassifier(finetune={"freeze_layers": 2})
-    with pytest.raises(ConfigError, match="gradient_checkpointing"):
+    with pytest.raises(RecipeError, match="gradient_checkpointing"):
         ImageClassifier(finetune={"gradient_checkpointing": True})
-    with pytest.raises(ConfigError, match="does not support gradient checkpointing"):
+    with pytest.raises(RecipeError, match="does not support gradient checkpointing"):
         enable_gradient_checkpointing(nn.Linear(2, 2))
 
 

@@ -11,11 +11,11 @@ import lightning as L
 import pytest
 import torch
 
-from data.movielens import MovieLensDataModule
-from modules.optim import OptimizerConfig
-from modules.ranking_metrics import hit_rate, ndcg, target_rank
-from modules.recommendation import Recommender
-from recipes.cli import main
+from recipes.data.recommendation.datamodule import MovieLensDataModule
+from recipes.modules.optim import OptimizerConfig
+from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
+from recipes.modules.recommendation.recommender import Recommender
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 from tests.test_image_fit import last_metrics
 from tests.test_movielens import grouplens  # noqa: F401 (a fixture)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from modules.errors import ConfigError
-from modules.optim import OptimizerConfig, create_optimizer, get_optimizer_info, list_optimizers
+from recipes.modules.errors import RecipeError
+from recipes.modules.optim import OptimizerConfig, create_optimizer, get_optimizer_info, list_optimizers
 
 TORCH_AND_SCHEDULEFREE = [i.name for i in list_optimizers() if i.source in ("torch.optim", "schedulefree")]
 # A representative slice of the optional pytorch-optimizer collection (the rest is constructed below).
@@ -76,25 +76,25 @@ def test_whole_pytorch_optimizer_collection_constructs():
 
 
 def test_unknown_name_lists_closest():
-    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamww'.*adamw"):
+    with pytest.raises(RecipeError, match=r"unknown optimizer 'adamww'.*adamw"):
         OptimizerConfig(name="adamww")
 
 
 def test_dotted_path_accepted():
     info = get_optimizer_info("torch.optim.AdamW")
     assert info.cls is torch.optim.AdamW
-    with pytest.raises(ConfigError, match="not a torch.optim.Optimizer"):
+    with pytest.raises(RecipeError, match="not a torch.optim.Optimizer"):
         get_optimizer_info("torch.nn.Linear")
-    with pytest.raises(ConfigError, match="cannot import"):
+    with pytest.raises(RecipeError, match="cannot import"):
         get_optimizer_info("no_such_pkg.Opt")
 
 
 def test_bad_values_fail_at_once():
-    with pytest.raises(ConfigError, match="learning rate must be >= 0"):
+    with pytest.raises(RecipeError, match="learning rate must be >= 0"):
         OptimizerConfig(lr=-1.0)
-    with pytest.raises(ConfigError, match="takes no argument momentum"):
+    with pytest.raises(RecipeError, match="takes no argument momentum"):
         create_optimizer(_model(), OptimizerConfig(name="adamw", momentum=0.9))
-    with pytest.raises(ConfigError, match="has no weight decay"):
+    with pytest.raises(RecipeError, match="has no weight decay"):
         create_optimizer(_model(), OptimizerConfig(name="sparse_adam", weight_decay=0.1))
 
 

@@ -3,7 +3,7 @@ and the logged metrics of the run that was never interrupted (CPU, ``determinist
 
 What has to survive the kill: weights, optimizer and schedule or schedule-free state (Lightning), the
 generators behind dropout, augmentation and negative sampling, each loader's place in its epoch and the
-epoch's metric states (``recipes.resume_state``, ``data.batching``); mid-epoch ``last.ckpt`` every few steps
+epoch's metric states (``recipes.resume_state``, ``recipes.data.batching``); mid-epoch ``last.ckpt`` every few steps
 (``checkpoint.last_every_n_steps``).
 """
 
@@ -19,7 +19,8 @@ import lightning as L
 import pytest
 import torch
 
-from recipes.cli import build_cli, main
+from recipes.cli import build_cli
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET, ROOT, run_recipes
 
 CASES = {

@@ -8,10 +8,10 @@ import lightning as L
 import pytest
 import torch
 
-from data.images import DigitsDataModule
-from modules.errors import ConfigError
-from modules.image_classification import ImageClassifier
-from modules.optim import OptimizerConfig, SchedulerConfig, build_scheduler, lr_multiplier
+from recipes.data.image.datamodules import DigitsDataModule
+from recipes.modules.errors import RecipeError
+from recipes.modules.image.classifier import ImageClassifier
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig, build_scheduler, lr_multiplier
 
 
 def _curve(name: str, total: int = 100, warmup: int = 10, min_ratio: float = 0.1, **kw) -> list[float]:
@@ -48,12 +48,12 @@ def test_scheduler_applies_per_group_scale():
 
 
 def test_bad_schedule_settings():
-    with pytest.raises(ConfigError, match="unknown schedule"):
+    with pytest.raises(RecipeError, match="unknown schedule"):
         SchedulerConfig(name="cosin")
-    with pytest.raises(ConfigError, match="both warmup_steps and warmup_fraction"):
+    with pytest.raises(RecipeError, match="both warmup_steps and warmup_fraction"):
         SchedulerConfig(warmup_steps=3, warmup_fraction=0.1)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    with pytest.raises(ConfigError, match="not shorter than the run"):
+    with pytest.raises(RecipeError, match="not shorter than the run"):
         build_scheduler(opt, SchedulerConfig(warmup_steps=10), total_steps=10)
 
 

@@ -1,4 +1,4 @@
-"""The batch samplers every loader uses (``data.batching``), for any world size: disjoint training shares of
+"""The batch samplers every loader uses (``recipes.data.batching``), for any world size: disjoint training shares of
 equal length, reshuffled each epoch from seed + epoch; evaluation covering every item exactly once in the
 same number of batches on every rank; a position that survives a checkpoint."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data.batching import ResumableLoader, ShardedBatchSampler, TensorBatchDataset, batch_loader
-from data.interactions import InteractionBatches
-from data.speech_batching import LengthBucketSampler
-from modules.errors import ConfigError
+from recipes.data.batching import ResumableLoader, ShardedBatchSampler, TensorBatchDataset, batch_loader
+from recipes.data.recommendation.interactions import InteractionBatches
+from recipes.data.speech.batching import LengthBucketSampler
+from recipes.modules.errors import RecipeError
 
 SHAPES = [(103, 10, 2), (5, 1, 2), (500, 128, 2), (1300, 64, 3), (9, 4, 2), (97, 8, 4)]
 
@@ -54,9 +54,9 @@ def test_training_shares_are_disjoint_equal_and_reshuffled(size, batch, world, b
 
 
 def test_too_small_for_the_world_is_a_clear_error():
-    with pytest.raises(ConfigError, match="fewer than the 3 processes"):
+    with pytest.raises(RecipeError, match="fewer than the 3 processes"):
         len(ShardedBatchSampler(7, 4, shuffle=True, num_replicas=3, rank=0))
-    with pytest.raises(ConfigError, match="cannot give each of 4 processes one"):
+    with pytest.raises(RecipeError, match="cannot give each of 4 processes one"):
         ShardedBatchSampler(3, 4, shuffle=False, num_replicas=4, rank=0)
 
 

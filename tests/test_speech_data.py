@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from data.speech import SpeechDataModule
-from data.speech_audio import AudioError, read_audio
-from data.speech_batching import LengthBucketSampler, padding_fraction
-from data.speech_sources import ASTERISK_ROOT, read_asterisk, read_librispeech, read_manifest
-from data.speech_text import decode
-from modules.errors import ConfigError
+from recipes.data.speech.datamodule import SpeechDataModule
+from recipes.data.speech.audio import AudioError, read_audio
+from recipes.data.speech.batching import LengthBucketSampler, padding_fraction
+from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk, read_librispeech, read_manifest
+from recipes.modules.speech.text import decode
+from recipes.modules.errors import RecipeError
 
 CARDS = Path("/usr/share/pocketsphinx/test/data/cards")  # real 16 kHz recordings (pocketsphinx-testdata)
 
@@ -49,10 +49,10 @@ def test_asterisk_reader_on_fixture(tmp_path, caplog):
         fh.write("\n".join(lines))
     assert read_asterisk(root, tmp_path / "t.txt.gz") == [(root / "digits" / "5.wav", "five")]
     assert "1 transcripts have no WAV" in caplog.text
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(RecipeError, match="does not exist"):
         read_asterisk(tmp_path / "nowhere", tmp_path / "t.txt.gz")
     (tmp_path / "bad.txt").write_text("digits/5: five\nno colon here\n")
-    with pytest.raises(ConfigError, match="line 2"):
+    with pytest.raises(RecipeError, match="line 2"):
         read_asterisk(root, tmp_path / "bad.txt")
 
 
@@ -66,9 +66,9 @@ def test_librispeech_reader(tmp_path):
     assert [(p.name, t) for p, t in pairs] == [("84-121123-0000.flac", "GO DO YOU HEAR"), ("84-121123-0001.flac", "BUT IN LESS THAN FIVE MINUTES")]
     assert read_audio(pairs[0][0], 16000).shape == (8000,)
     (chapter / "84-121123.trans.txt").write_text("84-121123-0000 GO\n84-121123-0009 MISSING AUDIO\n")
-    with pytest.raises(ConfigError, match="line 2: no 84-121123-0009.flac"):
+    with pytest.raises(RecipeError, match="line 2: no 84-121123-0009.flac"):
         read_librispeech(tmp_path)
-    with pytest.raises(ConfigError, match="not a folder"):
+    with pytest.raises(RecipeError, match="not a folder"):
         read_librispeech(tmp_path / "absent")
 
 
@@ -80,12 +80,12 @@ def test_manifest_reader_resolves_relative_paths_and_names_bad_lines(tmp_path):
     manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert read_manifest(manifest) == [(tmp_path / "audio" / "a.wav", "Seven"), (CARDS / "001.wav", "ten of clubs")]
     manifest.write_text(json.dumps(rows[0]) + '\n{"audio": "b.wav"}\n')
-    with pytest.raises(ConfigError, match="m.jsonl line 2"):
+    with pytest.raises(RecipeError, match="m.jsonl line 2"):
         read_manifest(manifest)
     manifest.write_text("not json\n")
-    with pytest.raises(ConfigError, match="line 1"):
+    with pytest.raises(RecipeError, match="line 1"):
         read_manifest(manifest)
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(RecipeError, match="does not exist"):
         read_manifest(tmp_path / "none.jsonl")
 
 
@@ -128,5 +128,5 @@ def test_manifest_datamodule_split_and_batches(tmp_path):
     assert decode(targets[0, : target_lengths[0]].tolist()) in texts
     assert waves.shape == (1, int(wave_lengths[0])) and index.tolist() == [0]
     assert sum(len(b[0]) for b in dm.train_dataloader()) == 3
-    with pytest.raises(ConfigError, match="manifest"):
+    with pytest.raises(RecipeError, match="manifest"):
         SpeechDataModule("manifest")

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from data.speech_sources import ASTERISK_ROOT, read_asterisk
-from recipes.cli import main
+from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 

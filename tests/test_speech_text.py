@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from data.speech_text import BLANK, VOCAB, decode, encode, normalize_text, spell_number
+from recipes.modules.speech.text import BLANK, VOCAB, decode, encode, normalize_text, spell_number
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -15,12 +15,12 @@ import torch
 from transformers import AutoModel
 
 from benchmarks.common import logged_metrics
-from data.movielens import MovieLensDataModule
-from data.movielens_files import read_movielens
-from modules.init import InitConfig
-from modules.optim import OptimizerConfig, create_optimizer
-from modules.pretrained import FinetuneConfig, resolve_pretrained
-from modules.recommendation import Recommender
+from recipes.data.recommendation.datamodule import MovieLensDataModule
+from recipes.data.recommendation.files import read_movielens
+from recipes.modules.init import InitConfig
+from recipes.modules.optim import OptimizerConfig, create_optimizer
+from recipes.modules.pretrained import FinetuneConfig, resolve_pretrained
+from recipes.modules.recommendation.recommender import Recommender
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_movielens import grouplens  # noqa: F401 (a fixture)
 

@@ -11,14 +11,14 @@ import pytest
 import torch
 import torchvision
 
-from data.images import DigitsDataModule
-from modules.errors import ConfigError
-from modules.image_classification import ImageClassifier
-from modules.image_weights import load_image_weights
-from modules.init import InitConfig, apply_init
-from modules.optim import OptimizerConfig
-from modules.pretrained import FinetuneConfig
-from recipes.cli import main
+from recipes.data.image.datamodules import DigitsDataModule
+from recipes.modules.errors import RecipeError
+from recipes.modules.image.classifier import ImageClassifier
+from recipes.modules.image.weights import load_image_weights
+from recipes.modules.init import InitConfig, apply_init
+from recipes.modules.optim import OptimizerConfig
+from recipes.modules.pretrained import FinetuneConfig
+from recipes.__main__ import main
 from tests.conftest import run_recipes
 from tests.test_image_fit import DIGITS, last_metrics
 
@@ -86,7 +86,7 @@ def test_plain_state_dict_formats_and_torchvision_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     model = ImageClassifier(net="resnet18", pretrained="torchvision:IMAGENET1K_V1")
-    with pytest.raises(ConfigError, match=f"not in torchvision's cache: no {tmp_path}/torch_home/hub/checkpoints/resnet18-f37072fd.pth"):
+    with pytest.raises(RecipeError, match=f"not in torchvision's cache: no {tmp_path}/torch_home/hub/checkpoints/resnet18-f37072fd.pth"):
         model.load_pretrained_weights()
     # a file in the cache is used (random weights of the right layout stand in for ImageNet's here)
     cache = tmp_path / "torch_home" / "hub" / "checkpoints"
@@ -147,8 +147,8 @@ def test_ddp_finetune_with_frozen_steps(pretrained_ckpt, tmp_path):
 
 
 def test_small_vit_layer_decay_and_backbone():
-    from modules.optim import create_optimizer
-    from modules.pretrained import set_requires_grad
+    from recipes.modules.optim import create_optimizer
+    from recipes.modules.pretrained import set_requires_grad
 
     model = ImageClassifier(net="vit", image_size=8)
     d, lr = 0.5, 1e-3

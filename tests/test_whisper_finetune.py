@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from data.speech_audio import read_many
-from data.speech_sources import ASTERISK_ROOT, read_asterisk
-from data.speech_text import normalize_text
-from modules.pretrained import resolve_pretrained
-from recipes.cli import main
+from recipes.data.speech.audio import read_many
+from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
+from recipes.modules.speech.text import normalize_text
+from recipes.modules.pretrained import resolve_pretrained
+from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 PROMPTS = ["agent-pass", "auth-thankyou", "conf-getpin", "conf-invalidpin", "conf-locked", "conf-onlyperson",

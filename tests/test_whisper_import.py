@@ -13,11 +13,11 @@ import torch
 import torchaudio
 from safetensors.torch import load_file
 
-from data.speech_sources import ASTERISK_ROOT
-from data.speech_text import normalize_text
-from modules.errors import ConfigError
-from modules.pretrained import resolve_pretrained
-from modules.whisper_import import convert_ctranslate2_whisper, ctranslate2_to_hf, read_ctranslate2, whisper_config
+from recipes.data.speech.corpora import ASTERISK_ROOT
+from recipes.modules.speech.text import normalize_text
+from recipes.modules.errors import RecipeError
+from recipes.modules.pretrained import resolve_pretrained
+from recipes.modules.speech.whisper_import import convert_ctranslate2_whisper, ctranslate2_to_hf, read_ctranslate2, whisper_config
 
 HUB_ID = "openai/whisper-tiny.en"
 
@@ -78,12 +78,12 @@ def test_an_unused_or_missing_tensor_fails_loudly(ct2, source):
     _, variables, aliases = ct2
     ct2_config = json.loads((source / "config.json").read_text())
     config = whisper_config(variables, ct2_config, {"<|endoftext|>": 50256, "<|startoftranscript|>": 50257})
-    with pytest.raises(ConfigError, match="unused .*decoder/extra/weight"):
+    with pytest.raises(RecipeError, match="unused .*decoder/extra/weight"):
         ctranslate2_to_hf({**variables, "decoder/extra/weight": torch.zeros(2, 2)}, aliases, config)
-    with pytest.raises(ConfigError, match="lacks"):
+    with pytest.raises(RecipeError, match="lacks"):
         ctranslate2_to_hf({k: v for k, v in variables.items() if k != "encoder/layer_2/ffn/linear_0/bias"}, aliases, config)
     for name, size in (("encoder/layer_0/self_attention/linear_0/bias", 3), ("decoder/layer_3/attention/linear_1/bias", 2)):
-        with pytest.raises(ConfigError, match=f"{name} has a nonzero key bias"):
+        with pytest.raises(RecipeError, match=f"{name} has a nonzero key bias"):
             ctranslate2_to_hf({**variables, name: torch.ones(size * config.d_model)}, aliases, config)
 
 
@@ -113,17 +113,17 @@ def test_conversion_is_cached_and_reused(source, converted, monkeypatch):
 
 
 def test_bad_directories_give_a_config_error(source, tmp_path):
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(RecipeError, match="not found"):
         resolve_pretrained(str(tmp_path / "nowhere"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match="has no model.bin"):
+    with pytest.raises(RecipeError, match="has no model.bin"):
         convert_ctranslate2_whisper(empty, tmp_path / "cache")
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("tokenizer.json", "vocabulary.txt", "config.json"):
         shutil.copy(source / name, broken / name)
     (broken / "model.bin").write_bytes((source / "model.bin").open("rb").read(100_000))
-    with pytest.raises(ConfigError, match="ends early"):
+    with pytest.raises(RecipeError, match="ends early"):
         convert_ctranslate2_whisper(broken, tmp_path / "cache")
     assert not any((tmp_path / "cache").iterdir())  # a failed conversion leaves nothing in the cache

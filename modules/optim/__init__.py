@@ -1,9 +1,9 @@
 """The shared optimizer factory: registry, parameter groups, schedules and the Lightning glue."""
 
-from modules.optim.factory import OptimizerConfig, configure_optimization, create_optimizer
-from modules.optim.groups import GroupRules, build_param_groups, no_decay_names
-from modules.optim.registry import OptimizerInfo, get_optimizer_info, list_optimizers, register_optimizer
-from modules.optim.schedules import SCHEDULES, SchedulerConfig, build_scheduler, lr_multiplier
+from recipes.modules.optim.factory import OptimizerConfig, configure_optimization, create_optimizer
+from recipes.modules.optim.groups import GroupRules, build_param_groups, no_decay_names
+from recipes.modules.optim.registry import OptimizerInfo, get_optimizer_info, list_optimizers, register_optimizer
+from recipes.modules.optim.schedules import SCHEDULES, SchedulerConfig, build_scheduler, lr_multiplier
 
 __all__ = [
     "OptimizerConfig", "configure_optimization", "create_optimizer", "GroupRules", "build_param_groups",

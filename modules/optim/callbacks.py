@@ -9,8 +9,8 @@ from lightning.pytorch.callbacks import Callback, WeightAveraging
 from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from modules.errors import TrainingDiverged
-from modules.optim.groups import describe_groups
+from recipes.modules.errors import TrainingDiverged
+from recipes.modules.optim.groups import describe_groups
 
 __all__ = ["ParamGroupLogger", "FiniteLossGuard", "OptimizerModeSwitch", "EMA", "optimization_callbacks"]
 

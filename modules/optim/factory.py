@@ -15,13 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from modules.errors import ConfigError
-from modules.optim.groups import GroupRules, build_param_groups, to_torch_groups
-from modules.optim.registry import get_optimizer_info
-from modules.optim.schedules import SchedulerConfig, build_scheduler
+from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.optim.groups import GroupRules, build_param_groups, to_torch_groups
+from recipes.modules.optim.registry import get_optimizer_info
+from recipes.modules.optim.schedules import SchedulerConfig, build_scheduler
 
 if TYPE_CHECKING:
     import lightning as L
@@ -143,6 +142,8 @@ def _constructor_kwargs(cls: type, cfg: OptimizerConfig, params: list[torch.Tens
                 if "foreach" in sig.parameters:
                     kwargs["foreach"] = True
                 chosen = "foreach" if kwargs.get("foreach") else "default"
+                from lightning.pytorch.utilities import rank_zero_info  # here: importing the factory needs no Lightning
+
                 rank_zero_info(f"{cls.__name__}: {chosen} implementation, not fused: {fused_conflict}")
         elif cfg.implementation == "fused":
             raise ConfigError("fused kernels do not support these parameters' device or dtype", "use implementation auto")
@@ -175,6 +176,8 @@ def create_optimizer(model: nn.Module, cfg: OptimizerConfig, lr_scale: float = 1
             del g["weight_decay"]
     try:
         return cls(groups, lr=cfg.lr * lr_scale, **kwargs)
+    except RecipeError:  # already one line with its fix
+        raise
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ConfigError(f"optimizer {cfg.name!r} rejected its settings: {exc}", "fix model.optimizer") from None
 

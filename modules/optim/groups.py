@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["GroupRules", "ParamGroupSpec", "build_param_groups", "embedding_param_names", "no_decay_names"]
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["OptimizerInfo", "get_optimizer_info", "list_optimizers", "register_optimizer"]
 
@@ -47,6 +47,7 @@ _EXCLUDED = {"Optimizer", "LBFGS"}  # LBFGS: one param group only and a closure-
 def register_optimizer(info: OptimizerInfo, overwrite: bool = False) -> None:
     """Add ``info`` under its lowercase name; refuses to shadow an entry unless ``overwrite``."""
     key = info.name.lower()
+    _registry()
     if key in _REGISTRY and not overwrite:
         raise ValueError(f"optimizer {key!r} is already registered (from {_REGISTRY[key].source})")
     _REGISTRY[key] = info
@@ -118,7 +119,7 @@ def _load_dotted(path: str) -> type[torch.optim.Optimizer]:
 def get_optimizer_info(name: str) -> OptimizerInfo:
     """Look ``name`` up (case-insensitive), or import it as a dotted path such as ``mypkg.optim.Foo``."""
     key = name.lower()
-    if key in _REGISTRY:
+    if key in _registry():
         return _REGISTRY[key]
     if "." in name:
         cls = _load_dotted(name)
@@ -131,9 +132,19 @@ def get_optimizer_info(name: str) -> OptimizerInfo:
 
 def list_optimizers(filter: str = "") -> list[OptimizerInfo]:
     """All registered optimizers whose name contains ``filter``, sorted by name."""
-    return [info for key, info in sorted(_REGISTRY.items()) if filter.lower() in key]
+    return [info for key, info in sorted(_registry().items()) if filter.lower() in key]
 
 
-_register_torch()
-_register_schedulefree()
-_register_pytorch_optimizer()
+_BUILTINS_LOADED = False
+
+
+def _registry() -> dict[str, OptimizerInfo]:
+    """The registry, with the built-in collections added on first use: importing this module (the factory,
+    ``recipes list schedulers``) stays free of pytorch_optimizer's import (about a second)."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        _register_torch()
+        _register_schedulefree()
+        _register_pytorch_optimizer()
+    return _REGISTRY

@@ -17,24 +17,56 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
-__all__ = ["SchedulerConfig", "SCHEDULES", "lr_multiplier", "build_scheduler"]
+__all__ = ["Schedule", "SchedulerConfig", "SCHEDULES", "lr_multiplier", "build_scheduler"]
 
-ScheduleName = Literal["cosine", "linear", "constant", "inverse_sqrt", "wsd", "none"]
 
-SCHEDULES: dict[str, str] = {
-    "cosine": "linear warmup, then cosine decay to min_lr_ratio at the last step",
-    "linear": "linear warmup, then linear decay to min_lr_ratio at the last step",
-    "constant": "linear warmup, then the peak lr to the end",
-    "inverse_sqrt": "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio",
-    "wsd": "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps",
-    "none": "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)",
-}
+@dataclass(frozen=True)
+class Schedule:
+    """One registered schedule: ``decay(step, total, warmup, min_ratio, decay_fraction)`` is the multiplier
+    after warmup; None means no scheduler at all."""
+
+    name: str
+    description: str
+    decay: Callable[[int, int, int, float, float], float] | None
+
+
+def _progress(step: int, total: int, warmup: int) -> float:
+    """0 at the first step after warmup, 1 at the last step."""
+    return min(1.0, (step - warmup) / max(1, total - 1 - warmup))
+
+
+def _cosine(step: int, total: int, warmup: int, m: float, _: float) -> float:
+    return m + (1.0 - m) * 0.5 * (1.0 + math.cos(math.pi * _progress(step, total, warmup)))
+
+
+def _linear(step: int, total: int, warmup: int, m: float, _: float) -> float:
+    return m + (1.0 - m) * (1.0 - _progress(step, total, warmup))
+
+
+def _inverse_sqrt(step: int, total: int, warmup: int, m: float, _: float) -> float:
+    return max(m, math.sqrt(max(warmup, 1) / (step + 1)))
+
+
+def _wsd(step: int, total: int, warmup: int, m: float, decay_fraction: float) -> float:
+    start = max(warmup, total - max(1, round(decay_fraction * total)))
+    return 1.0 if step < start else 1.0 - (1.0 - m) * min(1.0, (step - start + 1) / (total - start))
+
+
+SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
+    Schedule("cosine", "linear warmup, then cosine decay to min_lr_ratio at the last step", _cosine),
+    Schedule("linear", "linear warmup, then linear decay to min_lr_ratio at the last step", _linear),
+    Schedule("constant", "linear warmup, then the peak lr to the end", lambda *_: 1.0),
+    Schedule("inverse_sqrt", "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio", _inverse_sqrt),
+    Schedule("wsd", "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps", _wsd),
+    Schedule("none", "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)", None),
+)}
+ScheduleName = Literal[tuple(SCHEDULES)]  # the names above, so --help lists them
 
 
 @dataclass(frozen=True)
@@ -42,7 +74,7 @@ class SchedulerConfig:
     """The learning-rate schedule.
 
     Args:
-        name: one of cosine, linear, constant, inverse_sqrt, wsd, none.
+        name: a registered schedule (``recipes list schedulers``).
         warmup_steps: optimizer steps of linear warmup (exclusive with warmup_fraction).
         warmup_fraction: warmup as a fraction of all optimizer steps.
         min_lr_ratio: the lr at the end of the decay, as a fraction of the peak lr.
@@ -71,31 +103,15 @@ class SchedulerConfig:
 
 def lr_multiplier(step: int, *, name: str, total: int, warmup: int, min_ratio: float, decay_fraction: float = 0.2) -> float:
     """The factor applied to each group's peak lr at optimizer step ``step`` (0-based)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    if name == "constant":
-        return 1.0
-    if name == "inverse_sqrt":
-        return max(min_ratio, math.sqrt(max(warmup, 1) / (step + 1)))
-    if name == "wsd":
-        decay_steps = max(1, round(decay_fraction * total))
-        start = max(warmup, total - decay_steps)
-        if step < start:
-            return 1.0
-        progress = min(1.0, (step - start + 1) / (total - start))
-        return 1.0 - (1.0 - min_ratio) * progress
-    span = max(1, total - 1 - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    if name == "cosine":
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if name == "linear":
-        return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
-    raise ConfigError(f"unknown schedule {name!r}", f"choose one of {', '.join(SCHEDULES)}")
+    schedule = SCHEDULES.get(name)
+    if schedule is None or schedule.decay is None:
+        raise ConfigError(f"no lr multiplier for schedule {name!r}", f"choose one of {', '.join(n for n, s in SCHEDULES.items() if s.decay)}")
+    return (step + 1) / warmup if step < warmup else schedule.decay(step, total, warmup, min_ratio, decay_fraction)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR | None:
     """A per-step ``LambdaLR`` for ``cfg``, or None for ``name: none``."""
-    if cfg.name == "none":
+    if SCHEDULES[cfg.name].decay is None:
         return None
     if total_steps < 1:
         raise ConfigError(f"the run has {total_steps} optimizer steps", "set trainer.max_epochs or trainer.max_steps")

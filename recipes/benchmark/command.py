@@ -1,6 +1,6 @@
 """``python -m recipes benchmark``: run a suite, resume it, report on it, merge results.
 
-    python -m recipes benchmark --config configs/benchmark/small.yaml [--seeds '[0]'] [--only '[regression]']
+    python -m recipes benchmark --config benchmark/small [--seeds '[0]'] [--only '[regression]']
     python -m recipes benchmark report RESULTS.jsonl [--out DIR] [--baseline adamw]
     python -m recipes benchmark merge A.jsonl B.jsonl --out MERGED.jsonl
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 
-from modules.errors import ConfigError
-from recipes.benchmark.report import write_report
+from recipes.config_files import resolve_config
+from recipes.messages import format_error
+from recipes.modules.errors import ConfigError, RecipeError
 from recipes.benchmark.results import append_result, environment, finished_keys, load_results, merge_results
-from recipes.benchmark.runner import base_record, train_run
 from recipes.benchmark.suite import Run, Suite
 
 __all__ = ["benchmark_command", "suite_parser", "load_suite"]
@@ -35,12 +35,18 @@ console = Console(width=160, highlight=False)
 
 def suite_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m recipes benchmark", exit_on_error=False, description="Benchmark optimizers on a suite of workloads.")
-    parser.add_argument("--config", action=ActionConfigFile, help="the suite YAML (configs/benchmark/<suite>.yaml)")
+    parser.add_argument("--config", action=ActionConfigFile, help="the suite: a shipped name (benchmark/small) or a YAML file")
     parser.add_class_arguments(Suite)
     parser.add_argument("--only", type=list[str] | None, default=None, help="run only these workloads")
     parser.add_argument("--report_dir", type=str | None, default=None, help="where the report goes (default: beside the results)")
     parser.add_argument("--dry_run", type=bool, default=False, help="list the runs and whether each is done, train nothing")
     return parser
+
+
+def _suite_dir(args: list[str]) -> Path | None:
+    """The folder of the last ``--config`` file: workloads' relative config paths are relative to it."""
+    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"] + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    return Path(values[-1]).resolve().parent if values and Path(values[-1]).is_file() else None
 
 
 def load_suite(args: list[str]) -> tuple[Suite, dict]:
@@ -49,15 +55,21 @@ def load_suite(args: list[str]) -> tuple[Suite, dict]:
         cfg = parser.parse_args(args)
         init = parser.instantiate(cfg)
     except Exception as exc:  # jsonargparse reports parse and validation errors as several types
-        from recipes.cli import format_error
-
-        raise ConfigError(format_error(exc).removeprefix(ConfigError.PREFIX + " ").split(". Fix:")[0], "see python -m recipes benchmark --help") from None
+        if isinstance(exc, RecipeError):
+            raise
+        raise ConfigError(format_error(exc).removeprefix(RecipeError.PREFIX + " ").split(". Fix:")[0], "see python -m recipes benchmark --help") from None
+    base = _suite_dir(args)
+    for w in init.workloads:  # a shipped name, or a path relative to the suite file (never to the working folder)
+        w.config = str(resolve_config(w.config, f"workload {w.name!r}: config", base=base))
     suite = Suite(**{f.name: getattr(init, f.name) for f in fields(Suite)})
     return suite, {"only": init.only, "report_dir": init.report_dir, "dry_run": init.dry_run}
 
 
 def run_suite(suite: Suite, only: list[str] | None = None, dry_run: bool = False, report_dir: str | None = None) -> list[dict]:
     """Train every run of ``suite`` not already in its results file; returns all records of the file."""
+    from recipes.benchmark.report import write_report  # matplotlib, and Lightning for training: only when used
+    from recipes.benchmark.runner import train_run
+
     runs = suite.runs(only)
     done = finished_keys(load_results(suite.results))
     todo = [r for r in runs if r.key not in done]
@@ -88,6 +100,8 @@ def run_suite(suite: Suite, only: list[str] | None = None, dry_run: bool = False
 
 def train_isolated(run: Run, stop_at_target: bool) -> dict:
     """``run`` in a fresh ``python -m recipes.benchmark.worker`` process (see that module)."""
+    from recipes.benchmark.runner import base_record
+
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp) / "run.json", Path(tmp) / "record.json"
         spec.write_text(json.dumps({"run": asdict(run), "stop_at_target": stop_at_target}))
@@ -108,6 +122,8 @@ def _report(args: list[str]) -> int:
     p.add_argument("--tau_max", type=float, default=4.0)
     p.add_argument("--title", default="Optimizer benchmark")
     a = p.parse_args(args)
+    from recipes.benchmark.report import write_report
+
     if not Path(a.results).is_file():
         raise ConfigError(f"no results file {a.results}", "run python -m recipes benchmark --config <suite> first, or give its results path")
     path = write_report(load_results(a.results), a.out or str(Path(a.results).parent / "report"), a.baseline, a.tau_max, a.title)
@@ -135,7 +151,7 @@ def benchmark_command(args: list[str]) -> int:
         if args:
             suite_parser().print_help()
             return 0
-        raise ConfigError("benchmark needs a suite", "use: python -m recipes benchmark --config configs/benchmark/small.yaml")
+        raise ConfigError("benchmark needs a suite", "use: python -m recipes benchmark --config benchmark/small")
     suite, opts = load_suite(args)
     run_suite(suite, **opts)
     return 0

@@ -25,7 +25,7 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from modules.errors import ConfigError  # noqa: E402
+from recipes.modules.errors import ConfigError  # noqa: E402
 from recipes.benchmark.scoring import all_lrs, geomean_speedup, performance_ratios, profile, profile_score, submission_of, summarize  # noqa: E402
 
 __all__ = ["write_report"]

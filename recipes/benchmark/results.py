@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from modules.errors import ConfigError
+from recipes.modules.errors import ConfigError
 
 __all__ = ["load_results", "append_result", "write_results", "merge_results", "finished_keys", "environment"]
 

@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from modules.errors import ConfigError, TrainingDiverged
+from recipes.modules.errors import ConfigError, TrainingDiverged
 from recipes.benchmark.suite import Run
 
 __all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]

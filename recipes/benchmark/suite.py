@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from modules.config import as_config
-from modules.errors import ConfigError
-from modules.init import InitConfig
-from modules.optim import OptimizerConfig, SchedulerConfig
+from recipes.config_files import config_id
+from recipes.modules.config import as_config
+from recipes.modules.errors import ConfigError
+from recipes.modules.init import InitConfig
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 
 __all__ = ["Workload", "OptimizerSpec", "Suite", "Run"]
 
@@ -27,7 +28,8 @@ class Workload:
 
     Args:
         name: short name used in results and reports.
-        config: the task's YAML (``configs/...``), run with its model and data unchanged.
+        config: the task's config: a shipped name (``regression``) or a YAML path relative to the suite file;
+            run with its model and data unchanged.
         metric: the logged validation metric the target is on, e.g. ``val/acc``.
         mode: ``max`` if higher is better, ``min`` if lower is.
         target: the value to reach (AlgoPerf's validation target).
@@ -91,7 +93,9 @@ class Run:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"workload": asdict(self.workload), "optimizer": self.optimizer, "scheduler": self.scheduler,
+        # The task config by name or content, not by path: the same run keys the same wherever its file lives.
+        workload = {**asdict(self.workload), "config": config_id(self.workload.config)}
+        return {"workload": workload, "optimizer": self.optimizer, "scheduler": self.scheduler,
                 "init": self.init, "seed": self.seed, "trainer": self.trainer}
 
     @property
@@ -168,7 +172,7 @@ class Suite:
             as_config(InitConfig, i)
         for w in self.workloads:
             if not Path(w.config).is_file():
-                raise ConfigError(f"workload {w.name!r}: no task config {w.config}", "give a path relative to the working directory, e.g. configs/regression.yaml")
+                raise ConfigError(f"workload {w.name!r}: no task config {w.config}", "give a shipped config name (recipes list configs) or a path relative to the suite file")
             if w.max_steps < 1 or w.eval_every_n_steps < 1:
                 raise ConfigError(f"workload {w.name!r}: max_steps and eval_every_n_steps must be >= 1", "set a step budget and an evaluation cadence")
         if self.baseline not in {o.name for o in self.optimizers}:

@@ -1,0 +1,1 @@
+"""Image data: Fashion-MNIST (IDX), MNIST 5k, scikit-learn digits and image folders."""

@@ -1,0 +1,1 @@
+"""Recommendation data: MovieLens 100K files, encoding and splits, interaction batches with negatives."""

@@ -1,0 +1,1 @@
+"""Synthetic linear-regression data with a known least-squares solution."""

@@ -1,0 +1,151 @@
+"""Image classification: a network from ``recipes.modules.image.nets``, cross-entropy with label smoothing, accuracy per stage.
+
+Fine-tuning: ``pretrained`` names weights (``torchvision:<WEIGHTS>`` or a checkpoint file, see
+``recipes.modules.image.weights``) copied over the freshly initialized network when fitting starts. They are
+loaded then, not in ``__init__``, and only for a fit that does not restore a checkpoint: a fine-tuned
+checkpoint holds every weight, so ``validate``/``test``/``predict`` and resuming never need the
+pretraining file (it may be gone).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from recipes.modules.config import as_config, save_config_hparams
+from recipes.modules.errors import ConfigError
+from recipes.modules.image.weights import backbone_prefixes, load_image_weights, parse_pretrained
+from recipes.modules.init import InitConfig, apply_init
+from recipes.modules.image.nets import build_image_net
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.pretrained import FinetuneConfig
+
+__all__ = ["ImageClassifier"]
+
+
+class ImageClassifier(L.LightningModule):
+    """Classifies images into ``num_classes`` classes.
+
+    Args:
+        net: the network: cnn (a small VGG-style CNN), resnet18 (ResNet-18 for 28x28 inputs) or vit (a small ViT).
+        num_classes: number of classes; the CLI takes it from the datamodule.
+        in_channels: image channels; the CLI takes it from the datamodule.
+        image_size: image height and width; the CLI takes it from the datamodule.
+        class_names: class names for predictions; the CLI takes them from the datamodule.
+        net_kwargs: extra arguments of the network, e.g. ``{widths: [32, 64, 128]}`` for cnn.
+        label_smoothing: label smoothing of the cross-entropy loss.
+        optimizer: the optimizer and its parameter groups (shared factory).
+        scheduler: the learning-rate schedule (shared factory).
+        init: the initializer of the freshly built network (shared factory).
+        pretrained: weights to start from: ``torchvision:IMAGENET1K_V1`` (torchvision architectures, from
+            torchvision's cache) or a ``.ckpt`` (recipes) / ``.pt`` / ``.pth`` / ``.safetensors`` file. Tensors
+            whose name and shape match are loaded; a head with another number of classes starts fresh.
+        new_head: start the classification head fresh even when its shape matches (a new task, same classes count).
+        finetune: freeze the backbone (everything but the head) for the first ``freeze_epochs`` or ``freeze_steps``.
+    """
+
+    def __init__(
+        self,
+        net: str = "cnn",
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        class_names: list[str] | None = None,
+        net_kwargs: dict[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+        optimizer: OptimizerConfig = OptimizerConfig(),
+        scheduler: SchedulerConfig = SchedulerConfig(),
+        init: InitConfig = InitConfig(),
+        pretrained: str | None = None,
+        new_head: bool = False,
+        finetune: FinetuneConfig = FinetuneConfig(),
+    ) -> None:
+        super().__init__()
+        self.optimizer_config = as_config(OptimizerConfig, optimizer)
+        self.scheduler_config = as_config(SchedulerConfig, scheduler)
+        self.init_config = as_config(InitConfig, init)
+        self.finetune_config = as_config(FinetuneConfig, finetune)
+        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config,
+                            finetune=self.finetune_config)
+        self.net = build_image_net(net, in_channels, num_classes, image_size, **(net_kwargs or {}))
+        apply_init(self.net, self.init_config)
+        self.head_name = f"net.{self.net.head_name}"
+        if pretrained:
+            parse_pretrained(pretrained, self.net)  # its form only: the file itself is read when fitting starts
+        elif new_head:
+            raise ConfigError("new_head is set but pretrained is not", "set model.pretrained, or drop model.new_head")
+        if self.finetune_config.gradient_checkpointing or self.finetune_config.trust_remote_code:
+            raise ConfigError("finetune.gradient_checkpointing and finetune.trust_remote_code apply to transformers backbones, not image networks", "leave them false")
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in range(3))
+        # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+
+    def backbone_prefixes(self) -> list[str]:
+        """Submodule (and parameter) names holding everything but the classification head."""
+        return backbone_prefixes(self, self.head_name)
+
+    def load_pretrained_weights(self) -> None:
+        """Copy ``pretrained``'s matching tensors into the network and log what was loaded."""
+        skip = (self.net.head_name,) if self.hparams.new_head else ()
+        rank_zero_info(load_image_weights(self.net, self.hparams.pretrained, skip=skip).summary())
+
+    def on_fit_start(self) -> None:
+        # A fit that restores a checkpoint (resuming) has every weight already; only a fresh fit loads.
+        if self.hparams.pretrained and not self.trainer.ckpt_path:
+            self.load_pretrained_weights()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def model_step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        return self.criterion(logits, y), logits.argmax(dim=1), y
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        loss, preds, y = self.model_step(batch)
+        self.train_acc(preds, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        loss, preds, y = self.model_step(batch)
+        self.val_acc(preds, y)
+        self.val_loss.update(loss.detach().float(), weight=len(y))
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        loss, preds, y = self.model_step(batch)
+        self.test_acc(preds, y)
+        self.test_loss.update(loss.detach().float(), weight=len(y))
+        self.log("test/loss", self.test_loss)
+        self.log("test/acc", self.test_acc)
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Any]:
+        x, y, index = batch
+        prob, pred = torch.softmax(self(x).float(), dim=1).max(dim=1)
+        names = self.hparams.class_names
+        return {
+            "index": index,
+            "target": y,
+            "prediction": pred,
+            "label": [names[i] for i in pred.tolist()] if names else pred,
+            "probability": prob,
+        }
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        ft = self.finetune_config
+        return [*optimization_callbacks(), *(ft.freeze_callbacks(self.backbone_prefixes()) if ft.freeze_epochs or ft.freeze_steps else [])]

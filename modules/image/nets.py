@@ -1,0 +1,30 @@
+"""Plain ``nn.Module`` networks, built by name."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.image.cnn import SmallCNN
+from recipes.modules.image.resnet import ResNet18Small
+from recipes.modules.image.vit import SmallViT
+
+__all__ = ["IMAGE_NETS", "build_image_net", "SmallCNN", "ResNet18Small", "SmallViT"]
+
+# Each network names its classification head (``head_name``) and, if torchvision has weights for it,
+# its architecture (``torchvision_arch``); ``recipes.modules.image.weights`` uses both for fine-tuning.
+IMAGE_NETS: dict[str, Callable[..., nn.Module]] = {"cnn": SmallCNN, "resnet18": ResNet18Small, "vit": SmallViT}
+
+
+def build_image_net(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs) -> nn.Module:
+    """Build an image classifier network by name (``cnn``, ``resnet18`` or ``vit``)."""
+    if name not in IMAGE_NETS:
+        raise ConfigError(f"unknown image network {name!r}", f"choose one of {', '.join(IMAGE_NETS)}")
+    try:
+        return IMAGE_NETS[name](in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
+    except RecipeError:  # already one line with its fix
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"network {name!r} rejected its arguments: {exc}", "fix model.net_kwargs") from None

@@ -1,0 +1,288 @@
+"""Recommendation scoring: rating prediction (MSE; RMSE and MAE) or top-K ranking (BPR or BCE with sampled
+negatives; HR@K and NDCG@K), over a network from ``recipes.modules.recommendation.nets``. Every evaluation also reports
+the metrics on cold items (few training interactions) under ``..._cold`` keys, so ID-only nets and
+content-based ones (the text tower) are compared the same way."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
+
+from recipes.modules.config import as_config, save_config_hparams
+from recipes.modules.errors import ConfigError
+from recipes.modules.init import InitConfig, apply_init
+from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
+from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
+from recipes.modules.optim.sparse import configure_split_optimization
+
+__all__ = ["Recommender"]
+
+class Recommender(L.LightningModule):
+    """Scores (user, item) pairs: predicts ratings or ranks items per user.
+
+    Args:
+        net: mf, neumf, dlrm, autorec or popularity (``recipes.modules.recommendation.nets``).
+        objective: rating or ranking; the CLI takes it from the datamodule's ``task``.
+        num_users: number of users; the CLI takes it from the datamodule.
+        num_items: number of items; the CLI takes it from the datamodule.
+        feature_sizes: categorical side-feature vocabularies (dlrm); the CLI takes them from the datamodule.
+        rating_mean: the training ratings' mean, added to the net's output for rating prediction so every
+            net learns a residual; the CLI takes it from the datamodule.
+        net_kwargs: extra arguments of the network, e.g. ``{dim: 128}`` for mf.
+        embedding_l2: weight of the per-example L2 penalty on the user and item embedding rows a batch
+            uses (classic MF regularization; ``model.optimizer.embedding_weight_decay`` is the alternative
+            that shrinks every row every step).
+        loss: ranking loss: bpr (pairwise, positive above each negative) or bce (pointwise, NCF's log loss).
+        top_k: the K of HR@K and NDCG@K.
+        clamp_ratings: clip predicted ratings to [1, 5] for evaluation and prediction.
+        sparse_embeddings: build embedding tables with sparse gradients; needs ``embedding_optimizer``.
+        embedding_optimizer: a second optimizer for the embedding tables (e.g. sparse_adam or adagrad),
+            built by the shared factory; the other parameters keep ``optimizer``. None: one optimizer for all.
+        optimizer: the optimizer and its parameter groups (shared factory).
+        scheduler: the learning-rate schedule (shared factory).
+        init: the initializer of the freshly built network (shared factory); default keeps each net's own.
+        cold_threshold: items with at most this many training interactions are cold; validation and test
+            also log every metric over the rows whose item is cold (``val/rmse_cold``, ``test/hr@10_cold``).
+        finetune: how a net's pretrained backbone (e.g. text_tower's encoder) is fine-tuned: frozen for the
+            first epochs or steps, gradient checkpointing.
+    """
+
+    def __init__(
+        self,
+        net: str = "mf",
+        objective: Literal["rating", "ranking"] = "rating",
+        num_users: int | None = None,
+        num_items: int | None = None,
+        feature_sizes: dict[str, int] | None = None,
+        rating_mean: float = 0.0,
+        net_kwargs: dict[str, Any] | None = None,
+        embedding_l2: float = 0.0,
+        loss: Literal["bpr", "bce"] = "bpr",
+        top_k: int = 10,
+        clamp_ratings: bool = True,
+        sparse_embeddings: bool = False,
+        embedding_optimizer: OptimizerConfig | None = None,
+        optimizer: OptimizerConfig = OptimizerConfig(),
+        scheduler: SchedulerConfig = SchedulerConfig(),
+        init: InitConfig = InitConfig(),
+        cold_threshold: int = 5,
+        finetune: FinetuneConfig = FinetuneConfig(),
+    ) -> None:
+        super().__init__()
+        if num_users is None or num_items is None:
+            raise ConfigError("the model needs num_users and num_items", "use recipes.data.recommendation.datamodule.MovieLensDataModule, which provides them")
+        if cold_threshold < 0:
+            raise ConfigError(f"cold_threshold must be >= 0, got {cold_threshold}", "e.g. --model.cold_threshold 5")
+        if sparse_embeddings and embedding_optimizer is None:
+            raise ConfigError("sparse_embeddings needs an optimizer for sparse gradients", "set model.embedding_optimizer.name: sparse_adam (or adagrad)")
+        self.optimizer_config = as_config(OptimizerConfig, optimizer)
+        self.scheduler_config = as_config(SchedulerConfig, scheduler)
+        self.init_config = as_config(InitConfig, init)
+        self.embedding_optimizer_config = None if embedding_optimizer is None else as_config(OptimizerConfig, embedding_optimizer)
+        self.finetune_config = as_config(FinetuneConfig, finetune)
+        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config,
+                            finetune=self.finetune_config, embedding_optimizer=self.embedding_optimizer_config)
+        extra = {"sparse": True} if sparse_embeddings else {}
+        if self.finetune_config.trust_remote_code:
+            extra["trust_remote_code"] = True
+        self.net = build_rec_net(net, num_users, num_items, feature_sizes, **extra, **(net_kwargs or {}))
+        apply_init(self.net, self.init_config)
+        self.backbones = self._pretrained_prefixes()
+        f = self.finetune_config
+        if (f.freeze_epochs or f.freeze_steps or f.gradient_checkpointing) and not self.backbones:
+            raise ConfigError(f"model.finetune is set but net {net!r} has no pretrained backbone", "drop model.finetune, or use net text_tower")
+        if f.gradient_checkpointing:
+            for name in self.backbones:
+                enable_gradient_checkpointing(self.get_submodule(name))
+        # Training interactions per item (from the datamodule in setup) tell cold items apart; not saved,
+        # so checkpoints from before this buffer existed still load.
+        self.register_buffer("item_train_counts", torch.zeros(num_items, dtype=torch.long), persistent=False)
+        self.counts_loaded = False
+        # Two optimizers cannot share Lightning's automatic loop; the embedding split steps both by hand.
+        self.automatic_optimization = self.embedding_optimizer_config is None
+        if objective == "rating":
+            self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
+            self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError()
+            self.val_rmse_cold, self.test_rmse_cold = MeanSquaredError(squared=False), MeanSquaredError(squared=False)
+            # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
+            self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        else:
+            self.val_hr, self.test_hr, self.val_ndcg, self.test_ndcg = (MeanMetric() for _ in range(4))
+            self.val_hr_cold, self.test_hr_cold, self.val_ndcg_cold, self.test_ndcg_cold = (MeanMetric() for _ in range(4))
+
+    def _pretrained_prefixes(self) -> list[str]:
+        """Names of the outermost submodules holding loaded weights (``mark_pretrained``): the backbones."""
+        out: list[str] = []
+        for name, module in self.named_modules():
+            if getattr(module, "is_pretrained", False) and not any(name.startswith(p + ".") for p in out):
+                out.append(name)
+        return out
+
+    def setup(self, stage: str) -> None:
+        # Side features, popularity counts and the training rating matrix live in the datamodule; a
+        # checkpoint, restored after this hook, brings back the same values.
+        source = getattr(self.trainer, "datamodule", None)
+        if source is not None and hasattr(source, "side_features") and hasattr(self.net, "load_side_features"):
+            self.net.load_side_features({k: v.to(self.device) for k, v in source.side_features().items()})
+        if source is not None and hasattr(source, "train_interactions") and hasattr(self.net, "load_interactions"):
+            self.net.load_interactions(**{k: v.to(self.device) for k, v in source.train_interactions().items()})
+        if hasattr(self.net, "load_item_texts"):
+            if source is None or not hasattr(source, "item_texts"):
+                raise ConfigError(f"net {self.hparams.net!r} reads item texts, which {type(source).__name__} does not provide",
+                                  "use recipes.data.recommendation.datamodule.MovieLensDataModule (its item files hold titles, years and genres)")
+            self.net.load_item_texts(source.item_texts())
+        if source is not None and hasattr(source, "item_train_counts"):
+            self.item_train_counts.copy_(source.item_train_counts())
+            self.counts_loaded = True
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:
+        """Predicted ratings (objective rating, unclamped) or ranking scores (logits) of the pairs."""
+        out = self.net(user, item)
+        return out + self.hparams.rating_mean if self.hparams.objective == "rating" else out
+
+    def _ratings(self, user: Tensor, item: Tensor) -> Tensor:
+        pred = self(user, item)
+        return pred.clamp(1.0, 5.0) if self.hparams.clamp_ratings else pred
+
+    def model_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Training loss, predictions and targets; for ranking the targets are 1 (positive) and 0 (negatives)."""
+        user, item = batch["user"], batch["item"]
+        l2 = self.hparams.embedding_l2
+        if self.hparams.objective == "rating":
+            pred = self(user, item)
+            loss = F.mse_loss(pred, batch["rating"])
+            if l2:
+                loss = loss + l2 * self.net.embedding_penalty(user, item)
+            return loss, pred.detach(), batch["rating"]
+        pos = self(user, item).unsqueeze(1)
+        neg = self(user.unsqueeze(1), batch["negatives"])
+        if self.hparams.loss == "bpr":
+            loss = -F.logsigmoid(pos - neg).mean()
+        else:
+            logits = torch.cat([pos, neg], dim=1)
+            targets = torch.zeros_like(logits)
+            targets[:, 0] = 1.0
+            loss = F.binary_cross_entropy_with_logits(logits, targets)
+        if l2:
+            items = torch.cat([item.unsqueeze(1), batch["negatives"]], dim=1).flatten()
+            loss = loss + l2 * self.net.embedding_penalty(user, items)
+        return loss, pos.detach(), torch.ones_like(pos)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, pred, target = self.model_step(batch)
+        if not self.automatic_optimization:
+            self._manual_step(loss)
+        self.log("train/loss", loss, prog_bar=True)
+        if self.hparams.objective == "rating":
+            self.train_rmse(pred.clamp(1.0, 5.0) if self.hparams.clamp_ratings else pred, target)
+            self.log("train/rmse", self.train_rmse, on_step=False, on_epoch=True)
+        return loss
+
+    def _manual_step(self, loss: Tensor) -> None:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for opt in optimizers:
+            opt.zero_grad()
+        self.manual_backward(loss)
+        for opt in optimizers:
+            opt.step()
+        schedulers = self.lr_schedulers()
+        for sched in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            sched.step()
+
+    def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
+        user, item = batch["user"], batch["item"]
+        if self.hparams.objective == "rating":
+            pred = self._ratings(user, item)
+            mean_loss = getattr(self, f"{stage}_loss")
+            mean_loss.update(F.mse_loss(pred, batch["rating"]).detach(), weight=len(pred))
+            self.log(f"{stage}/loss", mean_loss)
+            rmse, mae = getattr(self, f"{stage}_rmse"), getattr(self, f"{stage}_mae")
+            rmse(pred, batch["rating"])
+            mae(pred, batch["rating"])
+            self.log(f"{stage}/rmse", rmse, prog_bar=stage == "val")
+            self.log(f"{stage}/mae", mae)
+            cold = self._cold(item)
+            if cold is not None:
+                rmse_cold = getattr(self, f"{stage}_rmse_cold")
+                rmse_cold(pred[cold], batch["rating"][cold])
+                self.log(f"{stage}/rmse_cold", rmse_cold)
+            return
+        k = self.hparams.top_k
+        if "candidates" in batch:  # the sampled protocol: the held-out item (column 0) against 100 negatives
+            scores = self(user.unsqueeze(1), torch.cat([item.unsqueeze(1), batch["candidates"]], dim=1))
+            rank, suffix = target_rank(scores, torch.zeros_like(item)), f"_sampled{batch['candidates'].shape[1]}"
+        else:  # full ranking over every item, minus those the datamodule excludes (training items)
+            rank, suffix = target_rank(self.net.score_all(user), item, batch["exclude"]), ""
+        hr, nd = getattr(self, f"{stage}_hr"), getattr(self, f"{stage}_ndcg")
+        hr(hit_rate(rank, k))
+        nd(ndcg(rank, k))
+        self.log(f"{stage}/hr@{k}{suffix}", hr, prog_bar=stage == "val")
+        self.log(f"{stage}/ndcg@{k}{suffix}", nd, prog_bar=stage == "val")
+        cold = self._cold(item)
+        if cold is not None:  # weighted means: rows of warm items weigh 0
+            hr_cold, nd_cold = getattr(self, f"{stage}_hr_cold"), getattr(self, f"{stage}_ndcg_cold")
+            hr_cold.update(hit_rate(rank, k), weight=cold.float())
+            nd_cold.update(ndcg(rank, k), weight=cold.float())
+            self.log(f"{stage}/hr@{k}{suffix}_cold", hr_cold)
+            self.log(f"{stage}/ndcg@{k}{suffix}_cold", nd_cold)
+
+    def _cold(self, item: Tensor) -> Tensor | None:
+        """Which rows' items are cold; None when no datamodule gave the training counts."""
+        if not self.counts_loaded:
+            return None
+        return self.item_train_counts[item] <= self.hparams.cold_threshold
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """Scores of the batch's pairs, or the top ``k`` unrated items of each user, under raw MovieLens ids."""
+        rating = self.hparams.objective == "rating"
+        if "k" in batch:
+            k = int(batch["k"])
+            scores = self.net.score_all(batch["user"])
+            if rating:
+                scores = scores + self.hparams.rating_mean
+                scores = scores.clamp(1.0, 5.0) if self.hparams.clamp_ratings else scores
+            top = scores.masked_fill(batch["exclude"], float("-inf")).topk(k, dim=1)
+            n = batch["user"].shape[0]
+            return {
+                "_row": batch["row"].repeat_interleave(k),
+                "user": batch["user_id"].repeat_interleave(k),
+                "rank": torch.arange(1, k + 1, device=self.device).repeat(n),
+                "item": batch["item_ids"][top.indices].flatten(),
+                "score": top.values.flatten(),
+            }
+        score = self._ratings(batch["user"], batch["item"]) if rating else self(batch["user"], batch["item"])
+        out = {"_row": batch["row"], "user": batch["user_id"], "item": batch["item_id"], "score": score}
+        if "rating" in batch:
+            out["rating"] = batch["rating"]
+        return out
+
+    def configure_optimizers(self) -> Any:
+        if not get_rec_net(self.hparams.net).trainable:
+            raise ConfigError(f"net {self.hparams.net!r} has nothing to train", "evaluate it with: python -m recipes test --config ... (no fit needed)")
+        if self.embedding_optimizer_config is None:
+            return configure_optimization(self, self.optimizer_config, self.scheduler_config)
+        return configure_split_optimization(self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbones)]
+
+    def export_pretrained(self, out_dir: str) -> None:
+        """Write the net's fine-tuned pretrained backbone (and tokenizer) with ``save_pretrained``."""
+        if not callable(getattr(self.net, "export_pretrained", None)):
+            raise ConfigError(f"net {self.hparams.net!r} has no pretrained backbone to export", "export a model fine-tuned with net text_tower")
+        self.net.export_pretrained(out_dir)

@@ -1,0 +1,1 @@
+"""Linear regression with a known optimum: the benchmark's smallest workload."""

@@ -1,0 +1,96 @@
+"""Linear regression with a known optimum: checks the optimizer factory and the benchmark harness.
+
+The model is one ``nn.Linear``; the loss is the mean squared error. Besides the validation MSE it logs
+``val/dist_to_opt``, the relative distance ``||theta - theta*|| / ||theta*||`` of (weights, bias) to the
+training set's least-squares optimum, which the datamodule solves exactly (``optimum``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanSquaredError
+
+from recipes.modules.config import as_config, save_config_hparams
+from recipes.modules.errors import ConfigError
+from recipes.modules.init import InitConfig, apply_init
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.callbacks import optimization_callbacks
+
+__all__ = ["LinearRegression"]
+
+
+class LinearRegression(L.LightningModule):
+    """Least-squares linear regression.
+
+    Args:
+        dim: number of input features; the CLI takes it from the datamodule.
+        optimizer: the optimizer (shared factory).
+        scheduler: the learning-rate schedule (shared factory).
+        init: the initializer of the linear layer (shared factory).
+    """
+
+    def __init__(self, dim: int = 32, optimizer: OptimizerConfig = OptimizerConfig(), scheduler: SchedulerConfig = SchedulerConfig(),
+                 init: InitConfig = InitConfig()) -> None:
+        super().__init__()
+        self.optimizer_config = as_config(OptimizerConfig, optimizer)
+        self.scheduler_config = as_config(SchedulerConfig, scheduler)
+        self.init_config = as_config(InitConfig, init)
+        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config)
+        self.net = nn.Linear(dim, 1)
+        apply_init(self.net, self.init_config)
+        self.optimum: tuple[Tensor, Tensor] | None = None
+        # Metric objects sum over every rank's batches, so the MSE under DDP is the one-process MSE.
+        self.val_mse, self.test_mse = MeanSquaredError(), MeanSquaredError()
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        self.optimum = getattr(dm, "optimum", None)
+        if self.optimum is not None and self.optimum[0].numel() != self.net.in_features:
+            raise ConfigError(f"model dim {self.net.in_features} differs from the data's {self.optimum[0].numel()}", "let the CLI link data.dim")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+    def model_step(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+    def distance_to_optimum(self) -> float:
+        """Relative distance of (weights, bias) to the least-squares optimum, computed in float64."""
+        w_opt, b_opt = self.optimum
+        theta = torch.cat([self.net.weight.detach().double().flatten().cpu(), self.net.bias.detach().double().cpu()])
+        opt = torch.cat([w_opt, b_opt.reshape(1)])
+        return float(torch.linalg.vector_norm(theta - opt) / torch.linalg.vector_norm(opt))
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self.model_step(batch)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, y = batch
+        metric = getattr(self, f"{stage}_mse")
+        metric(self(x), y)
+        self.log(f"{stage}/mse", metric, prog_bar=True)
+        if self.optimum is not None:  # the same on every rank: it reads the weights only
+            self.log(f"{stage}/dist_to_opt", self.distance_to_optimum(), prog_bar=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        x, y, index = batch
+        return {"index": index, "prediction": self(x).float(), "target": y}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return optimization_callbacks()

@@ -1,0 +1,138 @@
+"""Speech networks for CTC over characters: a log-mel front end and two encoders, built by name.
+
+Every encoder maps ``(features (B, T, n_mels), lengths (B,))`` to ``(logits (B, T/4, vocab), lengths)``:
+two stride-2 convolutions subsample time by 4 (40 ms per output frame, still more frames than the
+~15 characters a second of speech, as CTC needs), then ``conformer`` (torchaudio's Conformer blocks)
+or ``crnn`` (a bidirectional GRU) and a linear layer over the vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from recipes.modules.errors import ConfigError, RecipeError
+
+__all__ = ["LogMelFrontEnd", "ConvSubsampling", "ConformerCTC", "CRNNCTC", "SPEECH_NETS", "build_speech_net"]
+
+
+class LogMelFrontEnd(nn.Module):
+    """Padded waveforms ``(B, N)`` -> per-utterance normalized log-mel frames ``(B, T, n_mels)``, with
+    SpecAugment (frequency and time masks) while training.
+
+    Args:
+        sample_rate: of the waveforms.
+        n_mels: mel bands.
+        win_ms: analysis window; hop_ms: frame shift.
+        freq_masks, freq_mask_width: SpecAugment frequency masks and their largest width in bands.
+        time_masks, time_mask_width: time masks and their largest width in frames (at most 20% of an utterance).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 80, win_ms: float = 25.0, hop_ms: float = 10.0,
+                 freq_masks: int = 2, freq_mask_width: int = 15, time_masks: int = 2, time_mask_width: int = 25) -> None:
+        super().__init__()
+        win, self.hop = int(sample_rate * win_ms / 1000), int(sample_rate * hop_ms / 1000)
+        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=win, win_length=win, hop_length=self.hop, n_mels=n_mels)
+        self.masks = nn.ModuleList(
+            [torchaudio.transforms.FrequencyMasking(freq_mask_width, iid_masks=True) for _ in range(freq_masks)]
+            + [torchaudio.transforms.TimeMasking(time_mask_width, iid_masks=True, p=0.2) for _ in range(time_masks)]
+        )
+
+    def frames(self, lengths: Tensor) -> Tensor:
+        return lengths // self.hop + 1  # MelSpectrogram pads (center=True)
+
+    def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(waves.device.type, enabled=False):  # the FFT and the log want float32
+            x = torch.log(self.mel(waves.float()) + 1e-6)  # (B, n_mels, T)
+        n = self.frames(lengths)
+        valid = (torch.arange(x.shape[-1], device=x.device)[None, :] < n[:, None]).unsqueeze(1)
+        count = n.clamp(min=1)[:, None, None]
+        mean = (x * valid).sum(-1, keepdim=True) / count
+        std = ((((x - mean) * valid) ** 2).sum(-1, keepdim=True) / count).sqrt().clamp(min=1e-3)
+        x = ((x - mean) / std) * valid  # padding is exactly 0, so masks and convolutions see silence
+        if self.training:
+            for mask in self.masks:
+                x = mask(x.unsqueeze(1)).squeeze(1)  # iid masks need a channel dimension
+        return x.transpose(1, 2), n
+
+
+class ConvSubsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions over (time, mel): 4x fewer frames, projected to ``dim``."""
+
+    def __init__(self, n_mels: int, dim: int, channels: int = 32) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, 2, 1), nn.ReLU(), nn.Conv2d(channels, channels, 3, 2, 1), nn.ReLU())
+        self.proj = nn.Linear(channels * ((n_mels + 3) // 4), dim)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.conv(x.unsqueeze(1))  # (B, C, T/4, F/4)
+        x = self.proj(x.permute(0, 2, 1, 3).flatten(2))
+        return x, ((lengths + 1) // 2 + 1) // 2
+
+
+class ConformerCTC(nn.Module):
+    """Conv subsampling, torchaudio Conformer blocks, a linear CTC head.
+
+    Args:
+        vocab_size: output classes (blank included).
+        n_mels: input features per frame.
+        dim: model width; heads: attention heads; ffn_dim: feed-forward width.
+        layers: Conformer blocks; kernel_size: depthwise convolution kernel; dropout: everywhere.
+    """
+
+    def __init__(self, vocab_size: int, n_mels: int = 80, dim: int = 144, heads: int = 4, ffn_dim: int = 576,
+                 layers: int = 4, kernel_size: int = 15, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.subsample = ConvSubsampling(n_mels, dim)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = torchaudio.models.Conformer(dim, heads, ffn_dim, layers, kernel_size, dropout=dropout)
+        self.head = nn.Linear(dim, vocab_size)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x, lengths = self.subsample(x, lengths)
+        x, lengths = self.encoder(self.dropout(x), lengths)
+        return self.head(x), lengths
+
+
+class CRNNCTC(nn.Module):
+    """Conv subsampling, a bidirectional GRU, a linear CTC head.
+
+    Args:
+        vocab_size: output classes (blank included).
+        n_mels: input features per frame.
+        dim: width after the convolutions; hidden: GRU units per direction.
+        layers: GRU layers; dropout: between layers and before the head.
+    """
+
+    def __init__(self, vocab_size: int, n_mels: int = 80, dim: int = 256, hidden: int = 256, layers: int = 3, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.subsample = ConvSubsampling(n_mels, dim)
+        self.rnn = nn.GRU(dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden, vocab_size)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x, lengths = self.subsample(x, lengths)
+        # packing keeps the backward direction from starting in the padding
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        x, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+        return self.head(self.dropout(x)), lengths
+
+
+SPEECH_NETS: dict[str, Callable[..., nn.Module]] = {"conformer": ConformerCTC, "crnn": CRNNCTC}
+
+
+def build_speech_net(name: str, vocab_size: int, n_mels: int, **kwargs) -> nn.Module:
+    """Build a CTC speech encoder by name (``conformer`` or ``crnn``)."""
+    if name.lower() not in SPEECH_NETS:
+        raise ConfigError(f"unknown speech network {name!r}", f"choose one of {', '.join(SPEECH_NETS)}")
+    try:
+        return SPEECH_NETS[name.lower()](vocab_size=vocab_size, n_mels=n_mels, **kwargs)
+    except RecipeError:  # already one line with its fix
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"network {name!r} rejected its arguments: {exc}", "fix model.net_kwargs") from None

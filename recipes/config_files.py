@@ -49,10 +49,10 @@ def resolve_config(value: str, key: str = "--config", base: str | os.PathLike | 
     given = Path(value).expanduser()
     path = given if given.is_absolute() or base is None else Path(base) / given
     if path.is_file():
-        return path
+        return path.absolute()
     name = value.removesuffix(".yaml").removesuffix(".yml").removeprefix("configs/")
     shipped = config_dir() / f"{name}.yaml"
-    if shipped.is_file() and "." not in Path(name).parts:
+    if shipped.is_file() and ".." not in Path(name).parts:
         return shipped
     where = f" (relative to {base})" if base is not None and not given.is_absolute() else ""
     raise ConfigError(f"{key} {value}: no such file{where} and no shipped config of that name", _names_fix())
@@ -73,7 +73,7 @@ def copy_config(name: str, dest: str | os.PathLike) -> Path:
     """Copy the shipped config ``name`` to ``dest`` (a file, or a folder to put ``<name>.yaml`` in); an existing
     file is never overwritten."""
     src = config_dir() / f"{name.removesuffix('.yaml')}.yaml"
-    if not src.is_file() or "." in Path(name).parts:
+    if not src.is_file() or ".." in Path(name).parts:
         raise ConfigError(f"cp: no shipped config {name!r}", "use one of: " + ", ".join(config_names()) + " (recipes list configs)")
     target = Path(dest).expanduser()
     if target.is_dir():

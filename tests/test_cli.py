@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recipes.modules.errors import ConfigError
+from recipes.modules.errors import CheckpointError, ConfigError, DataError, RecipeError
 from recipes.cli import build_cli
 from recipes.__main__ import main
 from tests.conftest import CONFIGS, run_recipes
@@ -104,6 +104,39 @@ def test_bad_input_is_one_clear_line(tmp_path, extra, message):
     assert "Traceback" not in out.stderr
 
 
-def test_config_error_is_value_error():
-    assert issubclass(ConfigError, ValueError)
-    assert str(ConfigError("x is wrong", "do y")) == "recipes: x is wrong. Fix: do y"
+def test_error_family_one_prefix_never_wrapped_twice(tmp_path):
+    for kind in (ConfigError, DataError, CheckpointError):
+        assert issubclass(kind, RecipeError) and issubclass(kind, ValueError)
+        assert str(kind("x is wrong", "do y")) == "recipes: x is wrong. Fix: do y"
+    inner = DataError("no such folder", "give an existing folder")
+    assert str(ConfigError(f"network rejected its arguments: {inner}", "fix model.net_kwargs")) == str(inner)
+
+
+def test_an_error_inside_a_network_builder_is_reported_once(tmp_path):
+    """The text tower's missing pretrained folder, raised inside build_rec_net's own error handling."""
+    from recipes.modules.recommendation.nets import build_rec_net
+
+    with pytest.raises(RecipeError) as err:
+        build_rec_net("text_tower", 3, 4, pretrained=str(tmp_path / "missing"))
+    assert str(err.value).count("recipes:") == 1 and str(err.value).count("Fix:") == 1
+    assert "missing" in str(err.value) and "net_kwargs" not in str(err.value)
+
+
+def test_config_hparams_are_stored_plain_and_checked():
+    import lightning as L
+
+    from recipes.modules.config import as_config, save_config_hparams
+    from recipes.modules.optim import OptimizerConfig
+
+    class Module(L.LightningModule):
+        def __init__(self, width: int = 3, optimizer: OptimizerConfig | dict | None = None, extra: object = None) -> None:
+            super().__init__()
+            self.optimizer_config = as_config(OptimizerConfig, optimizer)
+            save_config_hparams(self, optimizer=self.optimizer_config)
+
+    m = Module(5, {"name": "sgd", "lr": 0.5})
+    assert m.hparams["width"] == 5 and m.hparams["optimizer"]["name"] == "sgd" and m.hparams["optimizer"]["lr"] == 0.5
+    assert as_config(OptimizerConfig, m.hparams["optimizer"]) == m.optimizer_config  # rebuilt from the plain values
+    assert Module(**{k: v for k, v in m.hparams.items()}).optimizer_config == m.optimizer_config
+    with pytest.raises(TypeError, match="hyperparameters extra are not plain values"):
+        Module(extra=object())

@@ -27,7 +27,10 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
     """Print a Markdown table (pasteable into the README) with the machine it ran on."""
     print(f"\n### {title}\n")
-    print(f"_{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}_\n")
+    print(
+        f"_{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}_\n"
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:

@@ -29,9 +29,16 @@ def main() -> None:
     rows = []
     for batch_size in (64, 128, 256):
         ours = max(_samples_per_s(batch_loader(dataset, batch_size, shuffle=True)) for _ in range(3))
-        default = max(_samples_per_s(DataLoader(TensorDataset(*dataset.tensors), batch_size=batch_size, shuffle=True)) for _ in range(3))
+        default = max(
+            _samples_per_s(DataLoader(TensorDataset(*dataset.tensors), batch_size=batch_size, shuffle=True))
+            for _ in range(3)
+        )
         rows.append([batch_size, f"{ours:,.0f}", f"{default:,.0f}", ours / default])
-    print_table("Data path, one epoch of 55,000 Fashion-MNIST images (best of 3)", ["batch size", "index batching samples/s", "default DataLoader samples/s", "ratio"], rows)
+    print_table(
+        "Data path, one epoch of 55,000 Fashion-MNIST images (best of 3)",
+        ["batch size", "index batching samples/s", "default DataLoader samples/s", "ratio"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -41,18 +41,47 @@ class StepClock(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         if trainer.is_global_zero:
-            Path(self.out).write_text(json.dumps({"stamps": self.stamps, "sizes": self.sizes, "world": trainer.world_size}))
+            Path(self.out).write_text(
+                json.dumps({"stamps": self.stamps, "sizes": self.sizes, "world": trainer.world_size})
+            )
 
 
 def measure(config: str, devices: int, accelerator: str, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clock.json"
-        cmd = [sys.executable, "-m", "recipes", "fit", "--config", str(ROOT / "configs" / f"{config}.yaml"),
-               "--trainer.default_root_dir", tmp, "--trainer.accelerator", accelerator, "--trainer.devices", str(devices),
-               "--trainer.max_epochs", "1000", "--trainer.max_steps", str(steps + warmup + 1), "--trainer.limit_val_batches", "0",
-               "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
-               "--trainer.enable_checkpointing", "false", "--trainer.enable_model_summary", "false",
-               "--trainer.callbacks+=benchmarks.ddp_scaling.StepClock", "--trainer.callbacks.out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "recipes",
+            "fit",
+            "--config",
+            str(ROOT / "configs" / f"{config}.yaml"),
+            "--trainer.default_root_dir",
+            tmp,
+            "--trainer.accelerator",
+            accelerator,
+            "--trainer.devices",
+            str(devices),
+            "--trainer.max_epochs",
+            "1000",
+            "--trainer.max_steps",
+            str(steps + warmup + 1),
+            "--trainer.limit_val_batches",
+            "0",
+            "--trainer.num_sanity_val_steps",
+            "0",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_checkpointing",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--trainer.callbacks+=benchmarks.ddp_scaling.StepClock",
+            "--trainer.callbacks.out",
+            str(out),
+        ]
         if devices > 1:
             cmd += ["--trainer.strategy", "ddp"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -80,11 +109,30 @@ def main() -> None:
     for config in args.configs:
         one = measure(config, 1, args.accelerator, args.steps, args.warmup)
         many = measure(config, args.devices, args.accelerator, args.steps, args.warmup)
-        rows.append([config, int(one["batch"]), one["step_ms"], f"{one['samples_s']:,.0f}", many["step_ms"],
-                     f"{many['samples_s']:,.0f}", many["samples_s"] / one["samples_s"]])
-    print_table(f"DDP scaling on {args.accelerator}: 1 process vs {args.devices} (median over {args.steps} steps)",
-                ["config", "batch/process", "1 proc ms/step", "1 proc samples/s", f"{args.devices} proc ms/step",
-                 f"{args.devices} proc samples/s", "ratio"], rows)
+        rows.append(
+            [
+                config,
+                int(one["batch"]),
+                one["step_ms"],
+                f"{one['samples_s']:,.0f}",
+                many["step_ms"],
+                f"{many['samples_s']:,.0f}",
+                many["samples_s"] / one["samples_s"],
+            ]
+        )
+    print_table(
+        f"DDP scaling on {args.accelerator}: 1 process vs {args.devices} (median over {args.steps} steps)",
+        [
+            "config",
+            "batch/process",
+            "1 proc ms/step",
+            "1 proc samples/s",
+            f"{args.devices} proc ms/step",
+            f"{args.devices} proc samples/s",
+            "ratio",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

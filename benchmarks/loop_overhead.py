@@ -19,8 +19,8 @@ import lightning as L
 import torch
 
 from benchmarks.common import print_table
-from recipes.modules.optim import build_scheduler, create_optimizer
 from recipes.cli import build_cli
+from recipes.modules.optim import build_scheduler, create_optimizer
 
 
 class StepTimer(L.Callback):
@@ -35,10 +35,25 @@ class StepTimer(L.Callback):
 
 def recipe_steps(steps: int) -> list[float]:
     with tempfile.TemporaryDirectory() as root:
-        cli = build_cli(["--config", "configs/image_classification.yaml", "--trainer.default_root_dir", root,
-                         "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "1",
-                         "--trainer.limit_train_batches", str(steps + 1), "--trainer.limit_val_batches", "0",
-                         "--trainer.enable_model_summary", "false"], run=False)
+        cli = build_cli(
+            [
+                "--config",
+                "configs/image_classification.yaml",
+                "--trainer.default_root_dir",
+                root,
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.max_epochs",
+                "1",
+                "--trainer.limit_train_batches",
+                str(steps + 1),
+                "--trainer.limit_val_batches",
+                "0",
+                "--trainer.enable_model_summary",
+                "false",
+            ],
+            run=False,
+        )
         timer = StepTimer()
         cli.trainer.callbacks.append(timer)
         cli.trainer.fit(cli.model, cli.datamodule)
@@ -47,7 +62,9 @@ def recipe_steps(steps: int) -> list[float]:
 
 def plain_steps(steps: int) -> list[float]:
     with tempfile.TemporaryDirectory() as root:
-        cli = build_cli(["--config", "configs/image_classification.yaml", "--trainer.default_root_dir", root], run=False)
+        cli = build_cli(
+            ["--config", "configs/image_classification.yaml", "--trainer.default_root_dir", root], run=False
+        )
     model, dm = cli.model, cli.datamodule
     dm.setup("fit")
     loader = dm.train_dataloader()
@@ -79,8 +96,11 @@ def main() -> None:
         plain += plain_steps(args.steps)[10:]  # the first steps warm up allocators and kernels
         recipe += recipe_steps(args.steps)[10:]
     p, r = statistics.median(plain), statistics.median(recipe)
-    print_table("Training step, default image config (batch 128), median over steady-state steps",
-                ["loop", "ms/step", "ratio"], [["plain PyTorch", p, 1.0], ["recipe (Lightning)", r, r / p]])
+    print_table(
+        "Training step, default image config (batch 128), median over steady-state steps",
+        ["loop", "ms/step", "ratio"],
+        [["plain PyTorch", p, 1.0], ["recipe (Lightning)", r, r / p]],
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     builders = {
-        "factory adamw (auto)": lambda m: create_optimizer(m, OptimizerConfig(name="adamw", lr=1e-3, weight_decay=0.01, decay_1d=True)),
+        "factory adamw (auto)": lambda m: create_optimizer(
+            m, OptimizerConfig(name="adamw", lr=1e-3, weight_decay=0.01, decay_1d=True)
+        ),
         "torch AdamW default": lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.01),
         "torch AdamW foreach": lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.01, foreach=True),
         "torch AdamW fused": lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.01, fused=True),
@@ -48,7 +50,11 @@ def main() -> None:
     fused = med["torch AdamW fused"]
     default = med["torch AdamW default"]
     rows = [[name, med[name], med[name] / fused, default / med[name]] for name in builders]
-    print_table(f"AdamW step, {n_params / 1e6:.1f}M parameters in {n_tensors} tensors, {args.device}", ["implementation", "ms/step (median)", "x fused", "speedup vs default"], rows)
+    print_table(
+        f"AdamW step, {n_params / 1e6:.1f}M parameters in {n_tensors} tensors, {args.device}",
+        ["implementation", "ms/step (median)", "x fused", "speedup vs default"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
     python -m benchmarks.recommendation
 
 Rating prediction: the default config (configs/recommendation.yaml, I-AutoRec) and biased MF (the same
-config with MF's overrides) on the seeded random 80/10/10 split, test RMSE/MAE of the best checkpoint. Ranking: leave-last-out, HR@10 and NDCG@10 by full
-ranking over every item the user has not interacted with, for the popularity baseline (nothing to
-train), MF (BPR) and NeuMF (configs/recommendation_ranking.yaml).
+config with MF's overrides) on the seeded random 80/10/10 split, test RMSE/MAE of the best checkpoint.
+Ranking: leave-last-out, HR@10 and NDCG@10 by full ranking over every item the user has not interacted
+with, for the popularity baseline (nothing to train), MF (BPR) and NeuMF (configs/recommendation_ranking.yaml).
 """
 
 from __future__ import annotations
@@ -22,9 +22,24 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 RATING_RUNS = {
     "autorec (default, AdamW)": [],
     "biased MF (AdamW)": [
-        "--model.net", "mf", "--model.net_kwargs", "{dim: 64}", "--model.embedding_l2", "0.1",
-        "--model.optimizer.name", "adamw", "--model.optimizer.lr", "0.002", "--model.optimizer.weight_decay", "0.05",
-        "--model.optimizer.embedding_weight_decay", "0.0", "--data.batch_size", "256", "--trainer.max_epochs", "30",
+        "--model.net",
+        "mf",
+        "--model.net_kwargs",
+        "{dim: 64}",
+        "--model.embedding_l2",
+        "0.1",
+        "--model.optimizer.name",
+        "adamw",
+        "--model.optimizer.lr",
+        "0.002",
+        "--model.optimizer.weight_decay",
+        "0.05",
+        "--model.optimizer.embedding_weight_decay",
+        "0.0",
+        "--data.batch_size",
+        "256",
+        "--trainer.max_epochs",
+        "30",
     ],
 }
 RANKING_RUNS = {
@@ -57,7 +72,9 @@ def main_() -> None:
         )
         rows = []
         for name, extra in RANKING_RUNS.items():
-            m, wall = _run("configs/recommendation_ranking.yaml", Path(tmp) / name.split()[0], extra, fit=name != "popularity")
+            m, wall = _run(
+                "configs/recommendation_ranking.yaml", Path(tmp) / name.split()[0], extra, fit=name != "popularity"
+            )
             epochs = int(m["epoch"]) + 1 if "epoch" in m and name != "popularity" else 0
             rows.append([name, epochs, f"{m['test/hr@10']:.4f}", f"{m['test/ndcg@10']:.4f}", f"{wall:.0f}"])
         print_table(

@@ -41,15 +41,33 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root or tmp)
-        common = ["--config", args.config, "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false", *overrides]
+        common = [
+            "--config",
+            args.config,
+            "--trainer.default_root_dir",
+            str(root),
+            "--trainer.enable_progress_bar",
+            "false",
+            *overrides,
+        ]
         fit_s = _run("fit", common)
         epochs = int(_last(root)["epoch"]) + 1
         _run("test", common, "--ckpt_path", "best", "--data.test_split", "train")
         train = _last(root)
         test_s = _run("test", common, "--ckpt_path", "best")
         test = _last(root)
-    rows = [[args.config + (" " + " ".join(overrides) if overrides else ""), epochs, f"{fit_s:.0f}", f"{train['test/cer']:.3f}",
-             f"{train['test/wer']:.3f}", f"{test['test/cer']:.3f}", f"{test['test/wer']:.3f}", f"{test_s:.0f}"]]
+    rows = [
+        [
+            args.config + (" " + " ".join(overrides) if overrides else ""),
+            epochs,
+            f"{fit_s:.0f}",
+            f"{train['test/cer']:.3f}",
+            f"{train['test/wer']:.3f}",
+            f"{test['test/cer']:.3f}",
+            f"{test['test/wer']:.3f}",
+            f"{test_s:.0f}",
+        ]
+    ]
     header = ["config", "epochs", "fit wall s", "train CER", "train WER", "test CER", "test WER", "test wall s"]
     print_table("Asterisk prompts, best checkpoint on the train and held-out test splits", header, rows)
 

@@ -35,7 +35,11 @@ def step_times(batch_size: int = 8) -> list[list[object]]:
         model.model_step((waves, lengths, targets, target_lengths, index), generate=False)[0].backward()
 
     rows = []
-    for name, frozen, cached in (("encoder trained", False, False), ("encoder frozen", True, False), ("encoder frozen, outputs cached", True, True)):
+    for name, frozen, cached in (
+        ("encoder trained", False, False),
+        ("encoder frozen", True, False),
+        ("encoder frozen, outputs cached", True, True),
+    ):
         model.model.model.encoder.requires_grad_(not frozen)
         model.hparams.cache_frozen_encoder = cached
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -51,7 +55,15 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root or tmp)
-        common = ["--config", args.config, "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false", *overrides]
+        common = [
+            "--config",
+            args.config,
+            "--trainer.default_root_dir",
+            str(root),
+            "--trainer.enable_progress_bar",
+            "false",
+            *overrides,
+        ]
         zero_s = _run("test", common)
         zero = _last(root)
         fit_s = _run("fit", common)
@@ -60,8 +72,22 @@ def main() -> None:
         tuned = _last(root)
     name = args.config + (" " + " ".join(overrides) if overrides else "")
     rows = [
-        ["zero-shot (converted CTranslate2 weights)", "-", "-", f"{zero['test/cer']:.3f}", f"{zero['test/wer']:.3f}", f"{zero_s:.0f}"],
-        [f"fine-tuned ({name})", epochs, f"{fit_s:.0f}", f"{tuned['test/cer']:.3f}", f"{tuned['test/wer']:.3f}", f"{tuned_s:.0f}"],
+        [
+            "zero-shot (converted CTranslate2 weights)",
+            "-",
+            "-",
+            f"{zero['test/cer']:.3f}",
+            f"{zero['test/wer']:.3f}",
+            f"{zero_s:.0f}",
+        ],
+        [
+            f"fine-tuned ({name})",
+            epochs,
+            f"{fit_s:.0f}",
+            f"{tuned['test/cer']:.3f}",
+            f"{tuned['test/wer']:.3f}",
+            f"{tuned_s:.0f}",
+        ],
     ]
     header = ["model", "epochs", "fit wall s", "test CER", "test WER", "test wall s"]
     print_table("Whisper tiny.en on the Asterisk prompts, held-out test split (seeded utterance split)", header, rows)

@@ -1,1 +1,1 @@
-"""The data side (installed as ``recipes.data``): shared batching and file sources at the root, one subpackage per task."""
+"""The data side (installed as ``recipes.data``): shared batching and file sources, one subpackage per task."""

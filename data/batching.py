@@ -73,16 +73,26 @@ class ShardedBatchSampler(DistributedSampler):
         rank: this process's rank; None reads the default process group.
     """
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 num_replicas: int | None = None, rank: int | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {batch_size}", "fix data.batch_size")
         replicas, own = world()
         self.num_replicas = replicas if num_replicas is None else num_replicas
         self.rank = own if rank is None else rank
         if not shuffle and size < self.num_replicas:
-            raise ConfigError(f"an evaluation split of {size} items cannot give each of {self.num_replicas} processes one",
-                              "use fewer devices or a larger split")
+            raise ConfigError(
+                f"an evaluation split of {size} items cannot give each of {self.num_replicas} processes one",
+                "use fewer devices or a larger split",
+            )
         self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
         self.epoch, self.skip = 0, 0
         self.dataset = range(size)  # DistributedSampler's attribute, for code that inspects it
@@ -108,8 +118,10 @@ class ShardedBatchSampler(DistributedSampler):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches = [b for b in batches if len(b) == self.batch_size]
         if len(batches) < self.num_replicas:
-            raise ConfigError(f"{self.size} training items make {len(batches)} batches, fewer than the {self.num_replicas} processes",
-                              "lower data.batch_size or use fewer devices")
+            raise ConfigError(
+                f"{self.size} training items make {len(batches)} batches, fewer than the {self.num_replicas} processes",
+                "lower data.batch_size or use fewer devices",
+            )
         batches = batches[: len(batches) - len(batches) % self.num_replicas]
         return batches[self.rank :: self.num_replicas]
 
@@ -143,10 +155,19 @@ class ResumableLoader(DataLoader):
     """
 
     def __init__(self, dataset: Dataset, sampler: ShardedBatchSampler, collate_fn: Any = None, **kwargs: Any) -> None:
-        if not isinstance(sampler, ShardedBatchSampler):  # e.g. Lightning's overfit_batches swaps in a SequentialSampler
-            raise ConfigError(f"the recipes' loaders batch with their own sampler, got {type(sampler).__name__}",
-                              "leave trainer.overfit_batches at 0; use trainer.limit_train_batches with the same data for val")
-        for key in ("batch_size", "shuffle", "batch_sampler", "drop_last"):  # what Lightning passes when it rebuilds a loader
+        if not isinstance(
+            sampler, ShardedBatchSampler
+        ):  # e.g. Lightning's overfit_batches swaps in a SequentialSampler
+            raise ConfigError(
+                f"the recipes' loaders batch with their own sampler, got {type(sampler).__name__}",
+                "leave trainer.overfit_batches at 0; use trainer.limit_train_batches with the same data for val",
+            )
+        for key in (
+            "batch_size",
+            "shuffle",
+            "batch_sampler",
+            "drop_last",
+        ):  # what Lightning passes when it rebuilds a loader
             if kwargs.pop(key, None):
                 raise ValueError(f"ResumableLoader takes no {key}: its sampler yields whole batches")
         # A generator of its own: a DataLoader otherwise draws its workers' base seed from the global RNG each
@@ -199,7 +220,9 @@ def _already_batched(batch: Any) -> Any:
     return batch
 
 
-def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> ResumableLoader:
+def batch_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False
+) -> ResumableLoader:
     """A resumable, sharded loader that fetches each batch of ``dataset`` with one index."""
     sampler = ShardedBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
     return ResumableLoader(dataset, sampler=sampler)

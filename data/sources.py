@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from recipes.modules.errors import ConfigError, DataError
+from recipes.modules.errors import DataError
 
 __all__ = ["DataFile", "FASHION_MNIST", "existing_path", "find_files", "read_idx"]
 
@@ -34,10 +34,26 @@ _FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST = {
     split: DataFile(name, sha, _FMNIST_URL + name)
     for split, name, sha in [
-        ("train_images", "train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        ("train_labels", "train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-        ("test_images", "t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        ("test_labels", "t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        (
+            "train_images",
+            "train-images-idx3-ubyte.gz",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        (
+            "train_labels",
+            "train-labels-idx1-ubyte.gz",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
+        (
+            "test_images",
+            "t10k-images-idx3-ubyte.gz",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        (
+            "test_labels",
+            "t10k-labels-idx1-ubyte.gz",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     ]
 }
 FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -64,7 +80,12 @@ def existing_path(path: str | os.PathLike, key: str, kind: Literal["folder", "fi
 
 def _candidates(folder: Path, f: DataFile) -> list[Path]:
     raw = f.name.removesuffix(".gz")
-    return [folder / f.name, folder / raw, folder / "FashionMNIST" / "raw" / f.name, folder / "FashionMNIST" / "raw" / raw]
+    return [
+        folder / f.name,
+        folder / raw,
+        folder / "FashionMNIST" / "raw" / f.name,
+        folder / "FashionMNIST" / "raw" / raw,
+    ]
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -96,7 +117,9 @@ def _download(f: DataFile, folder: Path) -> Path | None:
     return path if path.exists() else None
 
 
-def find_files(files: dict[str, DataFile], root: str | os.PathLike | None, system_dir: Path, help_text: str, download: bool = True) -> dict[str, bytes]:
+def find_files(
+    files: dict[str, DataFile], root: str | os.PathLike | None, system_dir: Path, help_text: str, download: bool = True
+) -> dict[str, bytes]:
     """The verified uncompressed content of each file: from ``root`` or a download into it when ``root`` is
     given, else from ``system_dir`` or a download into ``~/.cache/recipes``.
 

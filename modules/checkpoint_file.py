@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recipes.modules.errors import CheckpointError, ConfigError
+from recipes.modules.errors import CheckpointError
 
 __all__ = ["read_checkpoint", "written_by", "check_class", "check_compatible", "UNSAFE_FIX"]
 
@@ -46,8 +46,16 @@ def _refusal(message: str) -> str | None:
         return f"it needs {m[1]}, which torch.load(weights_only=True) does not allow"
     if m := re.search(r"Unsupported operand (\d+)", message):
         code = chr(int(m[1]))
-        return f"it uses the pickle opcode {_OPCODES[code]}, which torch.load(weights_only=True) does not allow" if code in _OPCODES else None
-    if m := re.search(r"(Can only [^\n]*?|Only persistent_load [^\n]*?|unsupported persistent id[^\n]*?)(?:\.?\s*$|\.\s)", message, re.M):
+        return (
+            f"it uses the pickle opcode {_OPCODES[code]}, which torch.load(weights_only=True) does not allow"
+            if code in _OPCODES
+            else None
+        )
+    if m := re.search(
+        r"(Can only [^\n]*?|Only persistent_load [^\n]*?|unsupported persistent id[^\n]*?)(?:\.?\s*$|\.\s)",
+        message,
+        re.M,
+    ):
         return m[1].rstrip(".")
     return None
 
@@ -58,7 +66,10 @@ def _corrupt_reason(head: bytes, zipped: bool, exc: BaseException | None) -> str
     if head.startswith(b"PK") and not zipped:
         return "a zip archive without its central directory: cut short while being written or copied"
     if exc is None:
-        return f"not a torch.save file: it starts with {head[:4].hex(' ')}, neither a zip archive nor torch's legacy format"
+        return (
+            f"not a torch.save file: it starts with {head[:4].hex(' ')}, "
+            "neither a zip archive nor torch's legacy format"
+        )
     if isinstance(exc, EOFError):
         return "the data ends early (EOFError)"
     text = str(exc)
@@ -70,7 +81,9 @@ def _corrupt_reason(head: bytes, zipped: bool, exc: BaseException | None) -> str
     return f"{type(exc).__name__}: {lines[0][:120]}" if lines else type(exc).__name__
 
 
-def read_checkpoint(path: str | os.PathLike, what: str = "--ckpt_path", fix: str = "pass an existing checkpoint file") -> dict[str, Any]:
+def read_checkpoint(
+    path: str | os.PathLike, what: str = "--ckpt_path", fix: str = "pass an existing checkpoint file"
+) -> dict[str, Any]:
     """The unpickled content of the checkpoint at ``path`` (a dict), loaded with ``weights_only=True``.
 
     ``what`` names the argument in messages (``--ckpt_path``, ``pretrained checkpoint``); ``fix`` is the
@@ -81,24 +94,39 @@ def read_checkpoint(path: str | os.PathLike, what: str = "--ckpt_path", fix: str
         raise CheckpointError(f"{what} {p} does not exist", fix)
     if p.is_dir():
         inside = sorted(p.glob("*.ckpt"))
-        raise CheckpointError(f"{what} {p} is a folder, not a checkpoint file", f"pass a file in it, e.g. {inside[-1]}" if inside else fix)
+        raise CheckpointError(
+            f"{what} {p} is a folder, not a checkpoint file", f"pass a file in it, e.g. {inside[-1]}" if inside else fix
+        )
     try:
         with open(p, "rb") as fh:
             head = fh.read(32)
     except OSError as exc:
-        raise CheckpointError(f"cannot read {what} {p} ({exc.strerror or exc})", "check the file's permissions") from None
+        raise CheckpointError(
+            f"cannot read {what} {p} ({exc.strerror or exc})", "check the file's permissions"
+        ) from None
     zipped = zipfile.is_zipfile(p)
-    if not zipped and _LEGACY_MAGIC not in head:  # garbage must not reach the unpickler, whose refusals would read as "unsafe"
-        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, None)})", f"replace it with an intact copy, or {fix}")
+    if (
+        not zipped and _LEGACY_MAGIC not in head
+    ):  # garbage must not reach the unpickler, whose refusals would read as "unsafe"
+        raise CheckpointError(
+            f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, None)})",
+            f"replace it with an intact copy, or {fix}",
+        )
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refusal = _refusal(str(exc))
         if refusal is not None:
             raise CheckpointError(f"{what} {p} was refused as unsafe and not loaded: {refusal}", UNSAFE_FIX) from None
-        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
+        raise CheckpointError(
+            f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})",
+            f"replace it with an intact copy, or {fix}",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere in zip, pickle or storage reading
-        raise CheckpointError(f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})", f"replace it with an intact copy, or {fix}") from None
+        raise CheckpointError(
+            f"{what} {p} is truncated or corrupt ({_corrupt_reason(head, zipped, exc)})",
+            f"replace it with an intact copy, or {fix}",
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{what} {p} holds a {type(obj).__name__}, not a checkpoint", fix)
     return obj
@@ -122,13 +150,16 @@ def _canonical(class_path: str) -> str:
     return f"{cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else class_path
 
 
-def check_class(ckpt: dict[str, Any], class_path: str | None, path: str | os.PathLike, what: str = "--ckpt_path") -> None:
+def check_class(
+    ckpt: dict[str, Any], class_path: str | None, path: str | os.PathLike, what: str = "--ckpt_path"
+) -> None:
     """Fail when ``ckpt`` was written by another LightningModule class than ``class_path`` (the config's)."""
     written = written_by(ckpt)
     if written and class_path and written not in (class_path, _canonical(class_path)):
         raise CheckpointError(
             f"{what} {path} is a checkpoint of {written}, and the config builds {class_path}",
-            f"pass the config it was trained with (model.class_path {written}), or a checkpoint of {class_path.rpartition('.')[2]}",
+            f"pass the config it was trained with (model.class_path {written}), "
+            f"or a checkpoint of {class_path.rpartition('.')[2]}",
         )
 
 
@@ -163,7 +194,9 @@ def _takes_pretrained_files(module: nn.Module) -> bool:
     return callable(getattr(module, "load_pretrained_weights", None))
 
 
-def check_compatible(ckpt: dict[str, Any], module: nn.Module, path: str | os.PathLike, what: str = "--ckpt_path", strict: bool = True) -> None:
+def check_compatible(
+    ckpt: dict[str, Any], module: nn.Module, path: str | os.PathLike, what: str = "--ckpt_path", strict: bool = True
+) -> None:
     """Fail unless ``ckpt`` is a Lightning checkpoint that ``module.load_state_dict`` takes as it is.
 
     With ``strict`` (Lightning's default, and always when resuming a fit) every tensor must be there
@@ -179,17 +212,26 @@ def check_compatible(ckpt: dict[str, Any], module: nn.Module, path: str | os.Pat
             fix += "; a plain state_dict can start a new fit through model.pretrained"
         raise CheckpointError(f"{what} {path} is not a Lightning checkpoint (it has no state_dict)", fix)
     own = module.state_dict()
-    shapes = [f"{k} is {list(_shape(state[k]) or [])} in the checkpoint and {list(_shape(v) or [])} in the model"
-              for k, v in own.items() if k in state and _shape(state[k]) != _shape(v)]
+    shapes = [
+        f"{k} is {list(_shape(state[k]) or [])} in the checkpoint and {list(_shape(v) or [])} in the model"
+        for k, v in own.items()
+        if k in state and _shape(state[k]) != _shape(v)
+    ]
     missing = [k for k in own if k not in state] if strict else []
     unexpected = [k for k in state if k not in own] if strict else []
     if not (shapes or missing or unexpected):
         return
-    parts = ([f"{len(shapes)} tensors differ in shape ({_some(shapes, 2)})"] if shapes else []) + \
-            ([f"{len(missing)} of the model's tensors are missing ({_some(missing)})"] if missing else []) + \
-            ([f"{len(unexpected)} of the checkpoint's are not the model's ({_some(unexpected)})"] if unexpected else [])
+    parts = (
+        ([f"{len(shapes)} tensors differ in shape ({_some(shapes, 2)})"] if shapes else [])
+        + ([f"{len(missing)} of the model's tensors are missing ({_some(missing)})"] if missing else [])
+        + ([f"{len(unexpected)} of the checkpoint's are not the model's ({_some(unexpected)})"] if unexpected else [])
+    )
     settings = _differing_settings(ckpt, module)
-    fix = f"build the model as it was trained ({', '.join(settings)} in the checkpoint)" if settings else "build the model as it was trained (the same model and data settings)"
+    fix = (
+        f"build the model as it was trained ({', '.join(settings)} in the checkpoint)"
+        if settings
+        else "build the model as it was trained (the same model and data settings)"
+    )
     if _takes_pretrained_files(module):
         fix += ", or start a new fit from its matching tensors with --model.pretrained"
     raise CheckpointError(f"{what} {path} does not fit {cls.__name__}: " + "; ".join(parts), fix)

@@ -29,7 +29,9 @@ def as_config(cls: type[T], value: T | dict[str, Any] | None) -> T:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(value) - known)
         if unknown:
-            raise ConfigError(f"{cls.__name__} takes no key {', '.join(unknown)}", f"valid keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{cls.__name__} takes no key {', '.join(unknown)}", f"valid keys: {', '.join(sorted(known))}"
+            )
         return cls(**value)
     raise ConfigError(f"expected {cls.__name__} settings, got {type(value).__name__}", "give a mapping of its keys")
 
@@ -62,6 +64,8 @@ def save_config_hparams(module: Any, ignore: list[str] | None = None, **configs:
     hparams = {**module.hparams, **{name: plain(cfg) for name, cfg in configs.items()}}
     bad = sorted(k for k, v in hparams.items() if not _is_plain(v))
     if bad:
-        raise TypeError(f"{type(module).__name__} hyperparameters {', '.join(bad)} are not plain values; pass dataclass "
-                        "configs to save_config_hparams, and modules or tensors in ignore")
+        raise TypeError(
+            f"{type(module).__name__} hyperparameters {', '.join(bad)} are not plain values; pass dataclass "
+            "configs to save_config_hparams, and modules or tensors in ignore"
+        )
     module.save_hyperparameters(hparams, frame=frame)

@@ -22,7 +22,16 @@ from recipes.modules.errors import ConfigError
 
 __all__ = ["InitConfig", "InitializerInfo", "INITIALIZERS", "apply_init", "mark_pretrained", "fan_in_out"]
 
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding)
+_WEIGHTED = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Embedding,
+)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 # The std of a standard normal truncated to [-2, 2]; dividing by it gives a truncated init the target std.
 _TRUNC_STD = 0.87962566103423978
@@ -55,7 +64,9 @@ class InitConfig:
         try:
             nn.init.calculate_gain(self.nonlinearity)
         except ValueError:
-            raise ConfigError(f"unknown nonlinearity {self.nonlinearity!r}", "use relu, leaky_relu, linear, tanh, sigmoid or selu") from None
+            raise ConfigError(
+                f"unknown nonlinearity {self.nonlinearity!r}", "use relu, leaky_relu, linear, tanh, sigmoid or selu"
+            ) from None
 
 
 def fan_in_out(weight: torch.Tensor) -> tuple[int, int]:
@@ -88,15 +99,43 @@ INITIALIZERS: dict[str, InitializerInfo] = {
     i.name: i
     for i in [
         InitializerInfo("default", None, "PyTorch's own per-layer initialization, left as built"),
-        InitializerInfo("xavier_uniform", lambda w, c: nn.init.xavier_uniform_(w, gain=c.gain), "Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))"),
-        InitializerInfo("xavier_normal", lambda w, c: nn.init.xavier_normal_(w, gain=c.gain), "Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out))"),
-        InitializerInfo("kaiming_uniform", lambda w, c: nn.init.kaiming_uniform_(w, mode=c.mode, nonlinearity=c.nonlinearity), "He uniform: bound = gain * sqrt(3 / fan), fan from mode"),
-        InitializerInfo("kaiming_normal", lambda w, c: nn.init.kaiming_normal_(w, mode=c.mode, nonlinearity=c.nonlinearity), "He normal: std = gain / sqrt(fan), e.g. sqrt(2 / fan_in) for relu"),
-        InitializerInfo("orthogonal", lambda w, c: nn.init.orthogonal_(w, gain=c.gain), "(semi-)orthogonal matrix scaled by gain (Saxe et al., 2014)"),
+        InitializerInfo(
+            "xavier_uniform",
+            lambda w, c: nn.init.xavier_uniform_(w, gain=c.gain),
+            "Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))",
+        ),
+        InitializerInfo(
+            "xavier_normal",
+            lambda w, c: nn.init.xavier_normal_(w, gain=c.gain),
+            "Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out))",
+        ),
+        InitializerInfo(
+            "kaiming_uniform",
+            lambda w, c: nn.init.kaiming_uniform_(w, mode=c.mode, nonlinearity=c.nonlinearity),
+            "He uniform: bound = gain * sqrt(3 / fan), fan from mode",
+        ),
+        InitializerInfo(
+            "kaiming_normal",
+            lambda w, c: nn.init.kaiming_normal_(w, mode=c.mode, nonlinearity=c.nonlinearity),
+            "He normal: std = gain / sqrt(fan), e.g. sqrt(2 / fan_in) for relu",
+        ),
+        InitializerInfo(
+            "orthogonal",
+            lambda w, c: nn.init.orthogonal_(w, gain=c.gain),
+            "(semi-)orthogonal matrix scaled by gain (Saxe et al., 2014)",
+        ),
         InitializerInfo("trunc_normal", _trunc_normal, "normal(0, std) truncated at +-2 std (ViT/timm style)"),
-        InitializerInfo("lecun_normal", _lecun_normal, "truncated normal with std = sqrt(1 / fan_in) (LeCun; JAX/Flax default)"),
-        InitializerInfo("normal", lambda w, c: nn.init.normal_(w, std=c.std), "normal(0, std) (BERT/GPT-2 style with std 0.02)"),
-        InitializerInfo("zeros", lambda w, c: nn.init.zeros_(w), "all zeros (linear probes and heads only: hidden layers never break symmetry)"),
+        InitializerInfo(
+            "lecun_normal", _lecun_normal, "truncated normal with std = sqrt(1 / fan_in) (LeCun; JAX/Flax default)"
+        ),
+        InitializerInfo(
+            "normal", lambda w, c: nn.init.normal_(w, std=c.std), "normal(0, std) (BERT/GPT-2 style with std 0.02)"
+        ),
+        InitializerInfo(
+            "zeros",
+            lambda w, c: nn.init.zeros_(w),
+            "all zeros (linear probes and heads only: hidden layers never break symmetry)",
+        ),
     ]
 }
 
@@ -106,7 +145,10 @@ def get_initializer(name: str) -> InitializerInfo:
     if name.lower() in INITIALIZERS:
         return INITIALIZERS[name.lower()]
     close = difflib.get_close_matches(name.lower(), INITIALIZERS, n=4, cutoff=0.4)
-    raise ConfigError(f"unknown initializer {name!r}", f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(INITIALIZERS)}")
+    raise ConfigError(
+        f"unknown initializer {name!r}",
+        f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(INITIALIZERS)}",
+    )
 
 
 def mark_pretrained(module: nn.Module) -> nn.Module:

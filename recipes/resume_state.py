@@ -17,9 +17,8 @@ All are applied in ``on_train_start``, just before the first resumed step. Each 
 
 from __future__ import annotations
 
-from typing import Any
-
 import random
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -62,7 +61,11 @@ def restore_states(states: dict[str, Any], cuda: bool) -> None:
 def _mid_epoch(trainer: L.Trainer) -> bool:
     """A save inside a training epoch (after a step or a mid-epoch validation): its training metrics are partial
     sums that the resumed epoch goes on adding to. At an epoch's end Lightning resets them after the save."""
-    return trainer.state.fn == "fit" and not trainer.sanity_checking and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+    return (
+        trainer.state.fn == "fit"
+        and not trainer.sanity_checking
+        and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+    )
 
 
 def metric_states(module: torch.nn.Module) -> dict[str, dict[str, Any]]:
@@ -102,7 +105,9 @@ class ResumeState(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         states = collect_states(cuda=torch.cuda.is_available() and torch.cuda.is_initialized())
-        states["metrics"] = metric_states(self._module) if self._module is not None and _mid_epoch(self._module.trainer) else {}
+        states["metrics"] = (
+            metric_states(self._module) if self._module is not None and _mid_epoch(self._module.trainer) else {}
+        )
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             gathered: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, states)  # every rank dumps the checkpoint; rank 0 writes it
@@ -120,8 +125,11 @@ class ResumeState(Callback):
         if self._loader_states:
             loaders = [dl for dl in CombinedLoader(trainer.train_dataloader).flattened if isinstance(dl, _Stateful)]
             if len(loaders) != len(self._loader_states):
-                raise ConfigError(f"the checkpoint holds the positions of {len(self._loader_states)} training loaders, this run has {len(loaders)}",
-                                  "resume with the data settings the checkpoint was trained with")
+                raise ConfigError(
+                    f"the checkpoint holds the positions of {len(self._loader_states)} training loaders, "
+                    f"this run has {len(loaders)}",
+                    "resume with the data settings the checkpoint was trained with",
+                )
             for loader, state in zip(loaders, self._loader_states):
                 loader.load_state_dict(state)
             self._loader_states = []

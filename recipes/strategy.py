@@ -36,7 +36,9 @@ def skipped_parameters_reason(model: L.LightningModule) -> str | None:
         return declared if isinstance(declared, str) else f"{type(model).__name__}.may_skip_parameters is set"
     for value in vars(model).values():
         if isinstance(value, FinetuneConfig) and (value.freeze_epochs or value.freeze_steps):
-            window = f"freeze_epochs {value.freeze_epochs}" if value.freeze_epochs else f"freeze_steps {value.freeze_steps}"
+            window = (
+                f"freeze_epochs {value.freeze_epochs}" if value.freeze_epochs else f"freeze_steps {value.freeze_steps}"
+            )
             return f"model.finetune.{window} freezes the backbone after DDP has wrapped the model"
     return None
 

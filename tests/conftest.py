@@ -26,7 +26,14 @@ def pytest_collection_modifyitems(config, items):
 def run_recipes(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``python -m recipes ARGS`` in a fresh process (what a user runs); returns the completed process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "recipes", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "recipes", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -35,11 +42,16 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 def digits_args(root: Path, *extra: str) -> list[str]:
     """Arguments for a fast real fit on scikit-learn digits with the image recipe."""
     return [
-        "--config", str(CONFIGS / "image_classification.yaml"),
-        "--data", "recipes.data.image.datamodules.DigitsDataModule",
-        "--trainer.default_root_dir", str(root),
-        "--trainer.max_epochs", "3",
-        "--trainer.log_every_n_steps", "5",
+        "--config",
+        str(CONFIGS / "image_classification.yaml"),
+        "--data",
+        "recipes.data.image.datamodules.DigitsDataModule",
+        "--trainer.default_root_dir",
+        str(root),
+        "--trainer.max_epochs",
+        "3",
+        "--trainer.log_every_n_steps",
+        "5",
         *QUIET,
         *extra,
     ]
@@ -53,8 +65,10 @@ def small_movielens(tmp_path_factory) -> Path:
     src, out = recbole_folder(), tmp_path_factory.mktemp("ml-small")
     keep = lambda line: line.split("\t")[1].isdigit() and int(line.split("\t")[1]) <= 60  # noqa: E731
     inter = (src / "ml-100k.inter").read_text().splitlines()
-    (out / "ml-100k.inter").write_text("\n".join([inter[0], *[l for l in inter[1:] if keep(l)]]) + "\n")
+    (out / "ml-100k.inter").write_text("\n".join([inter[0], *[line for line in inter[1:] if keep(line)]]) + "\n")
     (out / "ml-100k.user").write_text((src / "ml-100k.user").read_text())
     item = (src / "ml-100k.item").read_text().splitlines()
-    (out / "ml-100k.item").write_text("\n".join([item[0], *[l for l in item[1:] if int(l.split("\t")[0]) <= 60]]) + "\n")
+    (out / "ml-100k.item").write_text(
+        "\n".join([item[0], *[line for line in item[1:] if int(line.split("\t")[0]) <= 60]]) + "\n"
+    )
     return out

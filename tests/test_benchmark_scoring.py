@@ -57,15 +57,29 @@ def test_geomean_speedup_by_hand():
 
 
 def _rec(workload, opt, lr, seed, status, t=None, best=None, mode="min"):
-    return {"key": f"{workload}{opt}{lr}{seed}", "workload": workload, "optimizer": opt, "init": "task default", "lr": lr, "seed": seed,
-            "status": status, "time_to_target": t, "steps_to_target": None if t is None else int(t * 10), "best": best,
-            "target": {"metric": "m", "mode": mode, "value": 0.0}}
+    return {
+        "key": f"{workload}{opt}{lr}{seed}",
+        "workload": workload,
+        "optimizer": opt,
+        "init": "task default",
+        "lr": lr,
+        "seed": seed,
+        "status": status,
+        "time_to_target": t,
+        "steps_to_target": None if t is None else int(t * 10),
+        "best": best,
+        "target": {"metric": "m", "mode": mode, "value": 0.0},
+    }
 
 
 def test_medians_count_failures_as_infinite_and_best_lr_wins():
     recs = [
-        _rec("w", "A", 0.1, 0, "reached", 10.0, 0.1), _rec("w", "A", 0.1, 1, "reached", 12.0, 0.1), _rec("w", "A", 0.1, 2, "missed", None, 0.5),
-        _rec("w", "A", 0.3, 0, "reached", 5.0, 0.1), _rec("w", "A", 0.3, 1, "diverged", None, None), _rec("w", "A", 0.3, 2, "missed", None, 0.9),
+        _rec("w", "A", 0.1, 0, "reached", 10.0, 0.1),
+        _rec("w", "A", 0.1, 1, "reached", 12.0, 0.1),
+        _rec("w", "A", 0.1, 2, "missed", None, 0.5),
+        _rec("w", "A", 0.3, 0, "reached", 5.0, 0.1),
+        _rec("w", "A", 0.3, 1, "diverged", None, None),
+        _rec("w", "A", 0.3, 2, "missed", None, 0.9),
         _rec("w", "B", 1.0, 0, "error", None, None),  # an error is not a result: ignored until re-run
     ]
     cells = summarize(recs)["w"]

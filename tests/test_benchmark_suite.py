@@ -10,23 +10,48 @@ import numpy as np
 import pytest
 import torch
 
-from recipes.data.regression.synthetic import SyntheticRegressionDataModule, least_squares
+from recipes.__main__ import main
 from recipes.benchmark import command as bench
 from recipes.benchmark.results import load_results, merge_results
-from recipes.__main__ import main
+from recipes.data.regression.synthetic import SyntheticRegressionDataModule, least_squares
 from tests.conftest import CONFIGS
 
-REGRESSION = {"name": "regression", "config": str(CONFIGS / "regression.yaml"), "metric": "val/dist_to_opt", "mode": "min",
-              "target": 0.1, "max_steps": 400, "eval_every_n_steps": 25, "overrides": {"data.condition": 10.0}}
-DIGITS = {"name": "digits", "config": str(CONFIGS / "image_classification_digits.yaml"), "metric": "val/acc", "mode": "max",
-          "target": 0.9, "max_steps": 60, "eval_every_n_steps": 20}
+REGRESSION = {
+    "name": "regression",
+    "config": str(CONFIGS / "regression.yaml"),
+    "metric": "val/dist_to_opt",
+    "mode": "min",
+    "target": 0.1,
+    "max_steps": 400,
+    "eval_every_n_steps": 25,
+    "overrides": {"data.condition": 10.0},
+}
+DIGITS = {
+    "name": "digits",
+    "config": str(CONFIGS / "image_classification_digits.yaml"),
+    "metric": "val/acc",
+    "mode": "max",
+    "target": 0.9,
+    "max_steps": 60,
+    "eval_every_n_steps": 20,
+}
 
 
 def _suite(tmp_path: Path, **extra) -> Path:
-    suite = {"name": "tiny", "results": str(tmp_path / "results.jsonl"), "seeds": [0, 1], "workloads": [REGRESSION],
-             "optimizers": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1, "weight_decay": 0.0}},
-                            {"label": "sgd_nesterov", "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}}],
-             **extra}
+    suite = {
+        "name": "tiny",
+        "results": str(tmp_path / "results.jsonl"),
+        "seeds": [0, 1],
+        "workloads": [REGRESSION],
+        "optimizers": [
+            {"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1, "weight_decay": 0.0}},
+            {
+                "label": "sgd_nesterov",
+                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
+            },
+        ],
+        **extra,
+    }
     path = tmp_path / "suite.yaml"
     path.write_text(json.dumps(suite))
     return path
@@ -42,8 +67,24 @@ def test_least_squares_matches_numpy():
 
 def test_regression_workload_reaches_the_known_optimum(tmp_path):
     root = tmp_path / "reg"
-    assert main(["fit", "--config", str(CONFIGS / "regression.yaml"), "--trainer.default_root_dir", str(root), "--data.condition", "10",
-                 "--trainer.max_steps", "800", "--trainer.enable_progress_bar", "false"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--config",
+                str(CONFIGS / "regression.yaml"),
+                "--trainer.default_root_dir",
+                str(root),
+                "--data.condition",
+                "10",
+                "--trainer.max_steps",
+                "800",
+                "--trainer.enable_progress_bar",
+                "false",
+            ]
+        )
+        == 0
+    )
     model = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     dm = SyntheticRegressionDataModule(condition=10.0)
     w, b = dm.optimum
@@ -53,11 +94,22 @@ def test_regression_workload_reaches_the_known_optimum(tmp_path):
 
 
 def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
-    path = _suite(tmp_path, workloads=[REGRESSION, DIGITS],
-                  optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01, "weight_decay": 0.05},
-                               "per_workload": {"regression": {"lr": 0.1, "weight_decay": 0.0, "lr_grid": [0.03, 0.1]}}},
-                              {"label": "sgd_nesterov", "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
-                               "per_workload": {"regression": {"lr": 50.0, "weight_decay": 0.0}}}])  # lr 50 diverges
+    path = _suite(
+        tmp_path,
+        workloads=[REGRESSION, DIGITS],
+        optimizers=[
+            {
+                "label": "adamw",
+                "optimizer": {"name": "adamw", "lr": 0.01, "weight_decay": 0.05},
+                "per_workload": {"regression": {"lr": 0.1, "weight_decay": 0.0, "lr_grid": [0.03, 0.1]}},
+            },
+            {
+                "label": "sgd_nesterov",
+                "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
+                "per_workload": {"regression": {"lr": 50.0, "weight_decay": 0.0}},
+            },
+        ],
+    )  # lr 50 diverges
     assert main(["benchmark", "--config", str(path)]) == 0
     recs = load_results(tmp_path / "results.jsonl")
     assert len(recs) == 2 * (3 + 2)  # seeds x (regression: 2 adamw lrs + 1 sgd; digits: 2 optimizers)
@@ -65,8 +117,14 @@ def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
     reg = by[("regression", "adamw", 0.1, 0)]
     assert reg["status"] == "reached" and reg["best"] <= 0.1 and reg["time_to_target"] > 0
     assert reg["curve"]["step"][0] == 25 and all(np.diff(reg["curve"]["time"]) > 0)
-    assert reg["config"]["optimizer"]["lr"] == 0.1 and reg["config"]["seed"] == 0 and reg["env"]["versions"]["torch"] == torch.__version__
-    assert {by[("regression", "sgd_nesterov", 50.0, s)]["status"] for s in (0, 1)} == {"diverged"}  # recorded, never dropped
+    assert (
+        reg["config"]["optimizer"]["lr"] == 0.1
+        and reg["config"]["seed"] == 0
+        and reg["env"]["versions"]["torch"] == torch.__version__
+    )
+    assert {by[("regression", "sgd_nesterov", 50.0, s)]["status"] for s in (0, 1)} == {
+        "diverged"
+    }  # recorded, never dropped
     assert by[("digits", "adamw", 0.01, 0)]["status"] in ("reached", "missed")
 
     report = (tmp_path / "report" / "report.md").read_text()
@@ -100,13 +158,26 @@ def test_merge_keeps_each_run_once(tmp_path):
     assert [r["env"]["host"] for r in load_results(tmp_path / "m.jsonl")] == ["a", "b"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's optimizers"),
-    ({"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]}, "config configs/nope.yaml: no such file (relative to"),
-    ({"optimizers": [{"optimizer": {"name": "adamw", "lr": 0.1, "momentom": 0.9}}]}, "momentom"),
-    ({"optimizers": [{"label": "adamw", "optimizer": {"name": "adamw"}, "per_workload": {"regresion": {"lr": 1.0}}}]}, "unknown workloads regresion"),
-    ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's optimizers"),
+        (
+            {"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]},
+            "config configs/nope.yaml: no such file (relative to",
+        ),
+        ({"optimizers": [{"optimizer": {"name": "adamw", "lr": 0.1, "momentom": 0.9}}]}, "momentom"),
+        (
+            {
+                "optimizers": [
+                    {"label": "adamw", "optimizer": {"name": "adamw"}, "per_workload": {"regresion": {"lr": 1.0}}}
+                ]
+            },
+            "unknown workloads regresion",
+        ),
+        ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),
+    ],
+)
 def test_bad_suites_fail_with_one_message(tmp_path, capsys, change, message):
     assert main(["benchmark", "--config", str(_suite(tmp_path, **change))]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -122,8 +193,13 @@ def test_corrupt_results_line_is_named(tmp_path, capsys):
 
 
 def test_optimizer_by_initializer_grid(tmp_path):
-    path = _suite(tmp_path, workloads=[DIGITS | {"max_steps": 20}], seeds=[0], initializers=[{"name": "default"}, {"name": "orthogonal", "gain": 0.5}],
-                  optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01}}])
+    path = _suite(
+        tmp_path,
+        workloads=[DIGITS | {"max_steps": 20}],
+        seeds=[0],
+        initializers=[{"name": "default"}, {"name": "orthogonal", "gain": 0.5}],
+        optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01}}],
+    )
     assert main(["benchmark", "--config", str(path)]) == 0
     recs = load_results(tmp_path / "results.jsonl")
     assert sorted(r["init"] for r in recs) == ["default", "orthogonal(gain=0.5)"]
@@ -134,16 +210,30 @@ def test_optimizer_by_initializer_grid(tmp_path):
 
 def test_ddp_suite_runs_each_run_in_its_own_process(tmp_path):
     # Lightning's ddp re-runs the launching command for the other ranks, so multi-device runs are isolated
-    path = _suite(tmp_path, seeds=[0], trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
-                  workloads=[REGRESSION | {"max_steps": 200}], optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.3, "weight_decay": 0.0}}])
+    path = _suite(
+        tmp_path,
+        seeds=[0],
+        trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+        workloads=[REGRESSION | {"max_steps": 200}],
+        optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.3, "weight_decay": 0.0}}],
+    )
     assert main(["benchmark", "--config", str(path)]) == 0
     (rec,) = load_results(tmp_path / "results.jsonl")
-    assert rec["status"] == "reached" and rec["config"]["trainer"]["devices"] == 2 and rec["accelerator"] == "CPUAccelerator"
+    assert (
+        rec["status"] == "reached"
+        and rec["config"]["trainer"]["devices"] == 2
+        and rec["accelerator"] == "CPUAccelerator"
+    )
 
 
 def test_time_budget_stops_a_run(tmp_path):
-    path = _suite(tmp_path, seeds=[0], workloads=[REGRESSION | {"max_steps": 100000, "max_seconds": 1.0, "target": 1e-9}],
-                  baseline="sgd", optimizers=[{"label": "sgd", "optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 0.0}}])
+    path = _suite(
+        tmp_path,
+        seeds=[0],
+        workloads=[REGRESSION | {"max_steps": 100000, "max_seconds": 1.0, "target": 1e-9}],
+        baseline="sgd",
+        optimizers=[{"label": "sgd", "optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 0.0}}],
+    )
     assert main(["benchmark", "--config", str(path)]) == 0
     (rec,) = load_results(tmp_path / "results.jsonl")
     assert rec["status"] == "missed" and 1.0 <= rec["train_time"] < 5.0 and 0 < rec["steps"] < 100000

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from recipes.__main__ import main
 from recipes.data.image.datamodules import FashionMNISTDataModule
 from recipes.modules.errors import RecipeError
-from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 
 DIGITS = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET]
@@ -44,8 +44,21 @@ def files(tmp_path_factory) -> dict[str, Path]:
     """A real image checkpoint and a real recommendation one, and broken files made from them."""
     root = tmp_path_factory.mktemp("checkpoints")
     assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(root / "image"), "--trainer.max_epochs", "1"]) == 0
-    assert main(["fit", *RECOMMENDATION, "--trainer.default_root_dir", str(root / "rec"), "--trainer.max_steps", "2",
-                 "--trainer.limit_val_batches", "1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                *RECOMMENDATION,
+                "--trainer.default_root_dir",
+                str(root / "rec"),
+                "--trainer.max_steps",
+                "2",
+                "--trainer.limit_val_batches",
+                "1",
+            ]
+        )
+        == 0
+    )
     image = root / "image" / "checkpoints" / "last.ckpt"
     content = image.read_bytes()
     (root / "truncated.ckpt").write_bytes(content[: len(content) // 2])
@@ -55,9 +68,17 @@ def files(tmp_path_factory) -> dict[str, Path]:
     four["state_dict"]["net.head.2.weight"], four["state_dict"]["net.head.2.bias"] = torch.randn(4, 128), torch.zeros(4)
     four["hyper_parameters"].update(num_classes=4, class_names=("a", "b", "c", "d"))
     torch.save(four, root / "four_classes.ckpt")
-    return {"image": image, "image_run": root / "image", "missing": root / "missing.ckpt", "truncated": root / "truncated.ckpt",
-            "corrupt": root / "corrupt.ckpt", "unsafe": root / "unsafe.ckpt", "marker": root / "unpickled.txt",
-            "other_task": root / "rec" / "checkpoints" / "last.ckpt", "four_classes": root / "four_classes.ckpt"}
+    return {
+        "image": image,
+        "image_run": root / "image",
+        "missing": root / "missing.ckpt",
+        "truncated": root / "truncated.ckpt",
+        "corrupt": root / "corrupt.ckpt",
+        "unsafe": root / "unsafe.ckpt",
+        "marker": root / "unpickled.txt",
+        "other_task": root / "rec" / "checkpoints" / "last.ckpt",
+        "four_classes": root / "four_classes.ckpt",
+    }
 
 
 def _one_line(capsys, code: int, *fragments: str) -> str:
@@ -71,10 +92,22 @@ def _one_line(capsys, code: int, *fragments: str) -> str:
 PROBLEM = {
     "missing": "does not exist. Fix: ",
     "truncated": "is truncated or corrupt (a zip archive without its central directory",
-    "corrupt": "is truncated or corrupt (not a torch.save file: it starts with cd 07 2c d8, neither a zip archive nor torch's legacy format)",
-    "unsafe": f"was refused as unsafe and not loaded: it needs {_unpickled.__module__}._unpickled, which torch.load(weights_only=True) does not allow",
-    "other_task": "is a checkpoint of recipes.modules.recommendation.recommender.Recommender, and the config builds recipes.modules.image.classifier.ImageClassifier",
-    "four_classes": "does not fit ImageClassifier: 2 tensors differ in shape (net.head.2.weight is [4, 128] in the checkpoint and [10, 128] in the model",
+    "corrupt": (
+        "is truncated or corrupt (not a torch.save file: it starts with cd 07 2c d8, "
+        "neither a zip archive nor torch's legacy format)"
+    ),
+    "unsafe": (
+        f"was refused as unsafe and not loaded: it needs {_unpickled.__module__}._unpickled, "
+        "which torch.load(weights_only=True) does not allow"
+    ),
+    "other_task": (
+        "is a checkpoint of recipes.modules.recommendation.recommender.Recommender, "
+        "and the config builds recipes.modules.image.classifier.ImageClassifier"
+    ),
+    "four_classes": (
+        "does not fit ImageClassifier: 2 tensors differ in shape "
+        "(net.head.2.weight is [4, 128] in the checkpoint and [10, 128] in the model"
+    ),
 }
 
 
@@ -91,7 +124,18 @@ def test_bad_ckpt_path_is_one_line(files, tmp_path, capsys, command, kind):
 
 
 def test_unsafe_checkpoint_is_refused_even_with_weights_only_false(files, tmp_path, capsys):
-    code = main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(files["unsafe"]), "--weights_only", "false"])
+    code = main(
+        [
+            "fit",
+            *DIGITS,
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--ckpt_path",
+            str(files["unsafe"]),
+            "--weights_only",
+            "false",
+        ]
+    )
     _one_line(capsys, code, str(files["unsafe"]), "refused as unsafe")
     assert not files["marker"].exists()
 
@@ -99,7 +143,11 @@ def test_unsafe_checkpoint_is_refused_even_with_weights_only_false(files, tmp_pa
 @pytest.mark.parametrize("kind", ["missing", "truncated", "corrupt", "unsafe", "other_task"])
 def test_bad_pretrained_checkpoint_is_one_line(files, tmp_path, capsys, kind):
     code = main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--model.pretrained", str(files[kind])])
-    problem = "(a checkpoint of recipes.modules.recommendation.recommender.Recommender) matches no tensor of SmallCNN" if kind == "other_task" else PROBLEM[kind]
+    problem = (
+        "(a checkpoint of recipes.modules.recommendation.recommender.Recommender) matches no tensor of SmallCNN"
+        if kind == "other_task"
+        else PROBLEM[kind]
+    )
     _one_line(capsys, code, f"pretrained checkpoint {files[kind]} ", problem)
     assert not files["marker"].exists()
 
@@ -107,14 +155,35 @@ def test_bad_pretrained_checkpoint_is_one_line(files, tmp_path, capsys, kind):
 @pytest.mark.parametrize("command", ["fit", "test"])
 def test_last_without_a_last_checkpoint_is_an_error(tmp_path, capsys, command):
     code = main([command, *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", "last"])
-    _one_line(capsys, code, f"--ckpt_path last: no last.ckpt in {tmp_path / 'checkpoints'}", "leave out --ckpt_path to fit afresh")
+    _one_line(
+        capsys,
+        code,
+        f"--ckpt_path last: no last.ckpt in {tmp_path / 'checkpoints'}",
+        "leave out --ckpt_path to fit afresh",
+    )
     assert not (tmp_path / "checkpoints").exists()  # no fresh run started in its place
 
 
 def test_export_of_another_network_names_the_setting(files, tmp_path, capsys):
-    code = main(["export", *DIGITS, "--model.net_kwargs", "{widths: [8, 16]}", "--ckpt_path", str(files["image"]), "--out_dir", str(tmp_path)])
-    _one_line(capsys, code, f"--ckpt_path {files['image']} does not fit ImageClassifier: 11 tensors differ in shape",
-              "net.features.0.weight is [16, 1, 3, 3] in the checkpoint and [8, 1, 3, 3] in the model", "net_kwargs={'widths': [16, 32]}")
+    code = main(
+        [
+            "export",
+            *DIGITS,
+            "--model.net_kwargs",
+            "{widths: [8, 16]}",
+            "--ckpt_path",
+            str(files["image"]),
+            "--out_dir",
+            str(tmp_path),
+        ]
+    )
+    _one_line(
+        capsys,
+        code,
+        f"--ckpt_path {files['image']} does not fit ImageClassifier: 11 tensors differ in shape",
+        "net.features.0.weight is [16, 1, 3, 3] in the checkpoint and [8, 1, 3, 3] in the model",
+        "net_kwargs={'widths': [16, 32]}",
+    )
 
 
 def test_a_folder_is_not_a_checkpoint(files, tmp_path, capsys):
@@ -146,7 +215,9 @@ DATA_PATHS = [
 ]
 
 
-@pytest.mark.parametrize(("command", "config", "key", "name"), DATA_PATHS, ids=[f"{c[1][1].rsplit('/', 1)[-1]}-{c[2]}" for c in DATA_PATHS])
+@pytest.mark.parametrize(
+    ("command", "config", "key", "name"), DATA_PATHS, ids=[f"{c[1][1].rsplit('/', 1)[-1]}-{c[2]}" for c in DATA_PATHS]
+)
 def test_data_path_that_does_not_exist_is_an_error(tmp_path, capsys, command, config, key, name):
     path = tmp_path / name
     value = f"[{path}]" if key == "predict_paths" else str(path)

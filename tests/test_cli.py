@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from recipes.modules.errors import CheckpointError, ConfigError, DataError, RecipeError
-from recipes.cli import build_cli
 from recipes.__main__ import main
+from recipes.cli import build_cli
+from recipes.modules.errors import CheckpointError, ConfigError, DataError, RecipeError
 from tests.conftest import CONFIGS, run_recipes
 
 SUITES = CONFIGS / "benchmark"
@@ -41,7 +41,9 @@ def test_every_benchmark_suite_is_valid(suite, monkeypatch):
 
 
 def test_datamodule_links_into_model(tmp_path):
-    cli = build_cli(["--config", str(CONFIGS / "image_classification.yaml"), "--trainer.default_root_dir", str(tmp_path)], run=False)
+    cli = build_cli(
+        ["--config", str(CONFIGS / "image_classification.yaml"), "--trainer.default_root_dir", str(tmp_path)], run=False
+    )
     assert cli.model.hparams.num_classes == 10 and cli.model.hparams.class_names[0] == "T-shirt/top"
     assert cli.model.optimizer_config.name == "adamw"  # AdamW is the default
     assert cli.trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
@@ -49,9 +51,22 @@ def test_datamodule_links_into_model(tmp_path):
 
 def test_optimizer_overrides_from_command_line(tmp_path):
     cli = build_cli(
-        ["--config", str(CONFIGS / "image_classification.yaml"), "--trainer.default_root_dir", str(tmp_path),
-         "--model.optimizer.name", "sgd", "--model.optimizer.lr", "0.1", "--model.optimizer.momentum", "0.9",
-         "--model.init.name", "orthogonal", "--model.scheduler.name", "wsd"],
+        [
+            "--config",
+            str(CONFIGS / "image_classification.yaml"),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--model.optimizer.name",
+            "sgd",
+            "--model.optimizer.lr",
+            "0.1",
+            "--model.optimizer.momentum",
+            "0.9",
+            "--model.init.name",
+            "orthogonal",
+            "--model.scheduler.name",
+            "wsd",
+        ],
         run=False,
     )
     cfg = cli.model.optimizer_config
@@ -61,8 +76,17 @@ def test_optimizer_overrides_from_command_line(tmp_path):
 
 def test_null_override_reaches_nested_dataclass():
     """--model.optimizer.momentum null must clear a value the YAML set (jsonargparse needs help here)."""
-    out = run_recipes("fit", "--config", "configs/image_classification_resnet18.yaml", "--model.optimizer.name", "adamw",
-                      "--model.optimizer.momentum", "null", "--model.optimizer.nesterov=null", "--print_config")
+    out = run_recipes(
+        "fit",
+        "--config",
+        "configs/image_classification_resnet18.yaml",
+        "--model.optimizer.name",
+        "adamw",
+        "--model.optimizer.momentum",
+        "null",
+        "--model.optimizer.nesterov=null",
+        "--print_config",
+    )
     assert out.returncode == 0, out.stderr
     assert "momentum: null" in out.stdout and "nesterov: null" in out.stdout and "name: adamw" in out.stdout
     assert "net: resnet18" in out.stdout  # the rest of the config is kept
@@ -72,7 +96,11 @@ def test_help_and_print_config():
     out = run_recipes("fit", "--help")
     assert out.returncode == 0 and "--model CONFIG" in out.stdout
     out = run_recipes("fit", "--config", "configs/image_classification.yaml", "--print_config")
-    assert out.returncode == 0 and "name: adamw" in out.stdout and "class_path: recipes.data.image.datamodules.FashionMNISTDataModule" in out.stdout
+    assert (
+        out.returncode == 0
+        and "name: adamw" in out.stdout
+        and "class_path: recipes.data.image.datamodules.FashionMNISTDataModule" in out.stdout
+    )
 
 
 def test_list_commands(capsys):
@@ -97,7 +125,14 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("extra", "message"), BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
 def test_bad_input_is_one_clear_line(tmp_path, extra, message):
-    out = run_recipes("fit", "--config", "configs/image_classification_digits.yaml", "--trainer.default_root_dir", str(tmp_path), *extra)
+    out = run_recipes(
+        "fit",
+        "--config",
+        "configs/image_classification_digits.yaml",
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        *extra,
+    )
     assert out.returncode == 2
     err = out.stderr.strip().splitlines()
     assert err and message in err[-1] and err[-1].startswith("recipes:")
@@ -129,7 +164,9 @@ def test_config_hparams_are_stored_plain_and_checked():
     from recipes.modules.optim import OptimizerConfig
 
     class Module(L.LightningModule):
-        def __init__(self, width: int = 3, optimizer: OptimizerConfig | dict | None = None, extra: object = None) -> None:
+        def __init__(
+            self, width: int = 3, optimizer: OptimizerConfig | dict | None = None, extra: object = None
+        ) -> None:
             super().__init__()
             self.optimizer_config = as_config(OptimizerConfig, optimizer)
             save_config_hparams(self, optimizer=self.optimizer_config)

@@ -39,8 +39,17 @@ def test_a_path_wins_over_a_name_and_a_bad_value_lists_the_names(tmp_path, monke
         with pytest.raises(ConfigError, match="no such file and no shipped config of that name") as err:
             resolve_config(bad)
         assert "image_classification_digits" in str(err.value) and "benchmark/small" in str(err.value)
-    assert resolve_config_args(["fit", "--config=regression", "-c", "regression.yaml", "--config", '{"seed_everything": 1}']) == [
-        "fit", "--config", str(tmp_path / "regression"), "-c", str(CONFIGS / "regression.yaml"), "--config", '{"seed_everything": 1}']
+    assert resolve_config_args(
+        ["fit", "--config=regression", "-c", "regression.yaml", "--config", '{"seed_everything": 1}']
+    ) == [
+        "fit",
+        "--config",
+        str(tmp_path / "regression"),
+        "-c",
+        str(CONFIGS / "regression.yaml"),
+        "--config",
+        '{"seed_everything": 1}',
+    ]
 
 
 def test_bad_config_name_is_one_line_exit_2(capsys):
@@ -63,16 +72,33 @@ def test_cp_copies_and_never_overwrites(tmp_path, capsys):
     assert copied.read_text() == (CONFIGS / "regression.yaml").read_text()
     assert main(["cp", "benchmark/small", str(tmp_path / "mine.yaml")]) == 0 and (tmp_path / "mine.yaml").is_file()
     capsys.readouterr()
-    for argv, message in ((["cp", "regression", str(tmp_path)], "already exists"), (["cp", "regresion", "x.yaml"], "no shipped config"),
-                          (["cp", "regression", str(tmp_path / "no" / "x.yaml")], "does not exist"), (["cp", "regression"], "takes a config name")):
+    for argv, message in (
+        (["cp", "regression", str(tmp_path)], "already exists"),
+        (["cp", "regresion", "x.yaml"], "no shipped config"),
+        (["cp", "regression", str(tmp_path / "no" / "x.yaml")], "does not exist"),
+        (["cp", "regression"], "takes a config name"),
+    ):
         assert main(argv) == 2
         assert message in capsys.readouterr().err
 
 
 def _suite(folder, config: str) -> str:
-    suite = {"name": "t", "results": str(folder / "results.jsonl"), "seeds": [0],
-             "workloads": [{"name": "regression", "config": config, "metric": "val/dist_to_opt", "mode": "min", "target": 0.1, "max_steps": 10}],
-             "optimizers": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1}}]}
+    suite = {
+        "name": "t",
+        "results": str(folder / "results.jsonl"),
+        "seeds": [0],
+        "workloads": [
+            {
+                "name": "regression",
+                "config": config,
+                "metric": "val/dist_to_opt",
+                "mode": "min",
+                "target": 0.1,
+                "max_steps": 10,
+            }
+        ],
+        "optimizers": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1}}],
+    }
     (folder / "suite.yaml").write_text(json.dumps(suite))
     return str(folder / "suite.yaml")
 
@@ -89,7 +115,10 @@ def test_suites_name_configs_by_name_or_relative_to_the_suite_file(tmp_path, mon
     for folder in (tmp_path / "x", tmp_path / "y" / "deeper"):  # a user's copy beside the suite, in two places
         folder.mkdir(parents=True)
         shutil.copy(CONFIGS / "regression.yaml", folder / "my_regression.yaml")
-    keys = {load_suite(["--config", _suite(f, "my_regression.yaml")])[0].runs()[0].key for f in (tmp_path / "x", tmp_path / "y" / "deeper")}
+    keys = {
+        load_suite(["--config", _suite(f, "my_regression.yaml")])[0].runs()[0].key
+        for f in (tmp_path / "x", tmp_path / "y" / "deeper")
+    }
     assert len(keys) == 1  # same content, same key, wherever it lives
     assert config_id(tmp_path / "x" / "my_regression.yaml").startswith("sha256:")
     with pytest.raises(ConfigError, match="my_regression.yaml: no such file"):
@@ -98,5 +127,20 @@ def test_suites_name_configs_by_name_or_relative_to_the_suite_file(tmp_path, mon
 
 def test_a_shipped_suite_runs_by_name(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["benchmark", "--config", "benchmark/small", "--only", "[regression]", "--seeds", "[0]", "--dry_run", "true"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--config",
+                "benchmark/small",
+                "--only",
+                "[regression]",
+                "--seeds",
+                "[0]",
+                "--dry_run",
+                "true",
+            ]
+        )
+        == 0
+    )
     assert "suite small" in capsys.readouterr().out

@@ -41,18 +41,24 @@ class RankWeights(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         end = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
         trainable = [k for k, v in pl_module.named_parameters() if v.requires_grad]
-        torch.save({"start": self.start, "end": end, "trainable": trainable, "step": trainer.global_step}, self.out / f"rank{trainer.global_rank}.pt")
+        torch.save(
+            {"start": self.start, "end": end, "trainable": trainable, "step": trainer.global_step},
+            self.out / f"rank{trainer.global_rank}.pt",
+        )
 
 
-@pytest.mark.parametrize(("strategy", "expected"), [
-    ("ddp", "ddp_find_unused_parameters_true"),
-    ("ddp_spawn", "ddp_spawn_find_unused_parameters_true"),
-    ("ddp_fork", "ddp_fork_find_unused_parameters_true"),
-    ("ddp_notebook", "ddp_notebook_find_unused_parameters_true"),
-    ("ddp_find_unused_parameters_false", "ddp_find_unused_parameters_false"),  # the user's explicit choice
-    ("auto", "auto"),
-    ("fsdp", "fsdp"),
-])
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("ddp", "ddp_find_unused_parameters_true"),
+        ("ddp_spawn", "ddp_spawn_find_unused_parameters_true"),
+        ("ddp_fork", "ddp_fork_find_unused_parameters_true"),
+        ("ddp_notebook", "ddp_notebook_find_unused_parameters_true"),
+        ("ddp_find_unused_parameters_false", "ddp_find_unused_parameters_false"),  # the user's explicit choice
+        ("auto", "auto"),
+        ("fsdp", "fsdp"),
+    ],
+)
 def test_ddp_names_get_the_find_unused_variant_for_a_freeze_window(strategy, expected):
     assert ddp_strategy_for(_Module(FinetuneConfig(freeze_steps=3)), strategy) == expected
     assert ddp_strategy_for(_Module(), strategy) == strategy  # no window: nothing changes
@@ -62,7 +68,8 @@ def test_declarations_and_strategy_objects():
     obj = DDPStrategy()
     assert ddp_strategy_for(_Module(FinetuneConfig(freeze_epochs=1)), obj) is obj  # an object is the user's own
     assert skipped_parameters_reason(_Module(FinetuneConfig(freeze_epochs=2))) == (
-        "model.finetune.freeze_epochs 2 freezes the backbone after DDP has wrapped the model")
+        "model.finetune.freeze_epochs 2 freezes the backbone after DDP has wrapped the model"
+    )
     declared = _Module()
     declared.may_skip_parameters = "the net samples a sub-network each step"
     assert skipped_parameters_reason(declared) == "the net samples a sub-network each step"
@@ -76,9 +83,26 @@ def test_declarations_and_strategy_objects():
 
 def _fit_ddp(tmp_path: Path, *args: str) -> tuple[str, list[dict]]:
     cb = json.dumps([{"class_path": "tests.test_ddp_unused.RankWeights", "init_args": {"out": str(tmp_path)}}])
-    out = run_recipes("fit", *args, *QUIET, "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.accelerator", "cpu",
-                      "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.callbacks", cb,
-                      "--trainer.num_sanity_val_steps", "0", "--trainer.limit_val_batches", "0", timeout=240)
+    out = run_recipes(
+        "fit",
+        *args,
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.callbacks",
+        cb,
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.limit_val_batches",
+        "0",
+        timeout=240,
+    )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     return log, [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -91,34 +115,80 @@ def _assert_in_sync_and_trained(ranks: list[dict], backbone: str, steps: int) ->
     assert all(torch.equal(r0["end"][k], r1["end"][k]) for k in r0["end"]), "the ranks' weights diverged"
     assert all(torch.equal(r0["start"][k], r1["start"][k]) for k in r0["start"])
     unfrozen = [k for k in r0["trainable"] if k.startswith(backbone + ".")]
-    assert unfrozen and all(not torch.equal(r0["start"][k], r0["end"][k]) for k in unfrozen), "the unfrozen backbone did not train"
+    assert unfrozen and all(not torch.equal(r0["start"][k], r0["end"][k]) for k in unfrozen), (
+        "the unfrozen backbone did not train"
+    )
 
 
 def test_freeze_schedule_under_plain_ddp_keeps_ranks_in_sync(tmp_path):
     """The digits CNN with the freeze schedule of configs/image_finetune_mnist5k.yaml: 2 frozen steps, 3 trained."""
-    log, ranks = _fit_ddp(tmp_path, "--config", str(CONFIGS / "image_classification_digits.yaml"),
-                          "--model.finetune.freeze_steps", "2", "--trainer.max_steps", "5", "--model.scheduler.warmup_steps", "1")
+    log, ranks = _fit_ddp(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        "--model.finetune.freeze_steps",
+        "2",
+        "--trainer.max_steps",
+        "5",
+        "--model.scheduler.warmup_steps",
+        "1",
+    )
     assert log.count(LINE) == 1 and "model.finetune.freeze_steps 2 freezes the backbone" in log
-    assert "froze 6 tensors under net.features" in log and "unfroze 6 tensors under net.features at epoch 0, step 2" in log
+    assert (
+        "froze 6 tensors under net.features" in log and "unfroze 6 tensors under net.features at epoch 0, step 2" in log
+    )
     _assert_in_sync_and_trained(ranks, "net.features", 5)
 
 
 def test_text_tower_freeze_schedule_under_plain_ddp(small_movielens, tmp_path):
-    """configs/recommendation_text_tower.yaml (MiniLM item tower, grad_items) on 60 movies: 2 frozen steps, 2 trained."""
-    log, ranks = _fit_ddp(tmp_path, "--config", str(CONFIGS / "recommendation_text_tower.yaml"), "--data.root", str(small_movielens),
-                          "--data.batch_size", "64", "--model.net_kwargs", "{max_length: 12, dim: 16, grad_items: 8}",
-                          "--model.finetune.freeze_epochs", "0", "--model.finetune.freeze_steps", "2", "--trainer.max_steps", "4")
+    """configs/recommendation_text_tower.yaml (MiniLM item tower, grad_items) on 60 movies: 2 frozen steps,
+    2 trained."""
+    log, ranks = _fit_ddp(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "recommendation_text_tower.yaml"),
+        "--data.root",
+        str(small_movielens),
+        "--data.batch_size",
+        "64",
+        "--model.net_kwargs",
+        "{max_length: 12, dim: 16, grad_items: 8}",
+        "--model.finetune.freeze_epochs",
+        "0",
+        "--model.finetune.freeze_steps",
+        "2",
+        "--trainer.max_steps",
+        "4",
+    )
     assert log.count(LINE) == 1 and "unfroze 101 tensors under net.text at epoch 0, step 2" in log
     _assert_in_sync_and_trained(ranks, "net.text", 4)
 
 
 @pytest.mark.slow  # two processes each load Whisper: ~30 s on 2 idle cores
 def test_whisper_freeze_schedule_under_plain_ddp(tmp_path, monkeypatch):
-    """configs/speech_whisper.yaml (the cached frozen encoder) on 8 prompts: 1 frozen step, 1 with the encoder trained."""
+    """configs/speech_whisper.yaml (the cached frozen encoder) on 8 prompts: 1 frozen step, 1 with the encoder
+    trained."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    log, ranks = _fit_ddp(tmp_path, "--config", str(CONFIGS / "speech_whisper.yaml"), "--data.include", json.dumps([f"{p}.wav" for p in PROMPTS[:8]]),
-                          "--data.batch_size", "2", "--data.val_fraction", "0.0", "--data.test_fraction", "0.0",
-                          "--model.finetune.freeze_epochs", "0", "--model.finetune.freeze_steps", "1", "--trainer.max_steps", "2",
-                          "--model.scheduler.name", "none")  # a 2-step cosine would give the second step lr 0
+    log, ranks = _fit_ddp(
+        tmp_path,
+        "--config",
+        str(CONFIGS / "speech_whisper.yaml"),
+        "--data.include",
+        json.dumps([f"{p}.wav" for p in PROMPTS[:8]]),
+        "--data.batch_size",
+        "2",
+        "--data.val_fraction",
+        "0.0",
+        "--data.test_fraction",
+        "0.0",
+        "--model.finetune.freeze_epochs",
+        "0",
+        "--model.finetune.freeze_steps",
+        "1",
+        "--trainer.max_steps",
+        "2",
+        "--model.scheduler.name",
+        "none",
+    )  # a 2-step cosine would give the second step lr 0
     assert log.count(LINE) == 1 and "unfroze 67 tensors under model.model.encoder at epoch 0, step 1" in log
     _assert_in_sync_and_trained(ranks, "model.model.encoder", 2)

@@ -17,9 +17,9 @@ import pytest
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
 
+from recipes.cli import build_cli
 from recipes.modules.optim import create_optimizer
 from recipes.modules.optim.groups import describe_groups
-from recipes.cli import build_cli
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_whisper_finetune import PROMPTS
 
@@ -30,22 +30,50 @@ class CPUFSDP(FSDPStrategy):
     def _setup_model(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.distributed.fsdp import FullyShardedDataParallel
 
-        return FullyShardedDataParallel(module=model, cpu_offload=self.cpu_offload, mixed_precision=self.mixed_precision_config,
-                                        sharding_strategy=self.sharding_strategy, device_id=torch.device("cpu"), **self.kwargs)
+        return FullyShardedDataParallel(
+            module=model,
+            cpu_offload=self.cpu_offload,
+            mixed_precision=self.mixed_precision_config,
+            sharding_strategy=self.sharding_strategy,
+            device_id=torch.device("cpu"),
+            **self.kwargs,
+        )
 
 
 def _text_tower_args(root: Path, data: Path) -> list[str]:
-    return ["--config", str(CONFIGS / "recommendation_text_tower.yaml"), *QUIET, "--trainer.default_root_dir", str(root),
-            "--data.root", str(data), "--data.batch_size", "64", "--model.net_kwargs", "{max_length: 12, dim: 16, grad_items: 8}",
-            "--model.finetune.freeze_epochs", "0", "--model.finetune.freeze_steps", "2", "--trainer.max_steps", "4",
-            "--trainer.num_sanity_val_steps", "0", "--trainer.limit_val_batches", "0"]
+    return [
+        "--config",
+        str(CONFIGS / "recommendation_text_tower.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.root",
+        str(data),
+        "--data.batch_size",
+        "64",
+        "--model.net_kwargs",
+        "{max_length: 12, dim: 16, grad_items: 8}",
+        "--model.finetune.freeze_epochs",
+        "0",
+        "--model.finetune.freeze_steps",
+        "2",
+        "--trainer.max_steps",
+        "4",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.limit_val_batches",
+        "0",
+    ]
 
 
 def _expected_groups(args: list[str]) -> list[tuple]:
     """(name, tensors, lr, weight decay) of each group the factory builds for the unwrapped model, as logged."""
     model = build_cli(args, run=False).model
     opt = create_optimizer(model, model.optimizer_config)
-    return [(r["group"], r["tensors"], f"{r['lr']:.3g}", f"{r['weight_decay']:g}") for r in describe_groups(opt.param_groups)]
+    return [
+        (r["group"], r["tensors"], f"{r['lr']:.3g}", f"{r['weight_decay']:g}")
+        for r in describe_groups(opt.param_groups)
+    ]
 
 
 def _logged_groups(log: str) -> list[tuple]:
@@ -75,11 +103,22 @@ def _assert_backbone_trained(tmp_path: Path, backbone: str, ranks: int) -> None:
 
 
 def test_text_tower_under_fsdp_on_two_cpu_processes(small_movielens, tmp_path):
-    """No checkpoint: Lightning gathers FSDP's full state dict with offload_to_cpu, which crashes when the shards are on the CPU already."""
+    """No checkpoint: Lightning gathers FSDP's full state dict with offload_to_cpu, which crashes when the shards
+    are on the CPU already."""
     args = _text_tower_args(tmp_path / "run", small_movielens)
     strategy = json.dumps({"class_path": "tests.test_fsdp.CPUFSDP"})
-    log = _fsdp_fit(tmp_path, args, "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", strategy,
-                    "--trainer.enable_checkpointing", "false")
+    log = _fsdp_fit(
+        tmp_path,
+        args,
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        strategy,
+        "--trainer.enable_checkpointing",
+        "false",
+    )
     assert "unfroze 101 tensors under net.text at epoch 0, step 2" in log
     _assert_backbone_trained(tmp_path, "net.text", 2)
 
@@ -88,7 +127,9 @@ def test_text_tower_under_fsdp_on_two_cpu_processes(small_movielens, tmp_path):
 def test_text_tower_under_plain_fsdp_on_cuda(small_movielens, tmp_path):
     args = _text_tower_args(tmp_path / "run", small_movielens)
     devices = min(2, torch.cuda.device_count())
-    log = _fsdp_fit(tmp_path, args, "--trainer.accelerator", "gpu", "--trainer.devices", str(devices), "--trainer.strategy", "fsdp")
+    log = _fsdp_fit(
+        tmp_path, args, "--trainer.accelerator", "gpu", "--trainer.devices", str(devices), "--trainer.strategy", "fsdp"
+    )
     assert "unfroze 101 tensors under net.text at epoch 0, step 2" in log
     _assert_backbone_trained(tmp_path, "net.text", devices)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
@@ -98,12 +139,47 @@ def test_text_tower_under_plain_fsdp_on_cuda(small_movielens, tmp_path):
 def test_whisper_under_plain_fsdp_on_cuda_in_bf16_mixed(tmp_path, monkeypatch):
     """Lightning's FSDPPrecision clips only by value, so the config's norm clipping is switched to value."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    args = ["--config", str(CONFIGS / "speech_whisper.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path / "run"),
-            "--data.include", json.dumps([f"{p}.wav" for p in PROMPTS[:8]]), "--data.batch_size", "2", "--data.val_fraction", "0.25",
-            "--data.test_fraction", "0.0", "--model.max_new_tokens", "24", "--model.finetune.freeze_epochs", "0",
-            "--model.finetune.freeze_steps", "1", "--model.scheduler.name", "none", "--trainer.gradient_clip_algorithm", "value"]
+    args = [
+        "--config",
+        str(CONFIGS / "speech_whisper.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+        "--data.include",
+        json.dumps([f"{p}.wav" for p in PROMPTS[:8]]),
+        "--data.batch_size",
+        "2",
+        "--data.val_fraction",
+        "0.25",
+        "--data.test_fraction",
+        "0.0",
+        "--model.max_new_tokens",
+        "24",
+        "--model.finetune.freeze_epochs",
+        "0",
+        "--model.finetune.freeze_steps",
+        "1",
+        "--model.scheduler.name",
+        "none",
+        "--trainer.gradient_clip_algorithm",
+        "value",
+    ]
     devices = min(2, torch.cuda.device_count())
-    log = _fsdp_fit(tmp_path, args, "--trainer.accelerator", "gpu", "--trainer.devices", str(devices), "--trainer.strategy", "fsdp",
-                    "--trainer.precision", "bf16-mixed", "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1")
+    log = _fsdp_fit(
+        tmp_path,
+        args,
+        "--trainer.accelerator",
+        "gpu",
+        "--trainer.devices",
+        str(devices),
+        "--trainer.strategy",
+        "fsdp",
+        "--trainer.precision",
+        "bf16-mixed",
+        "--trainer.max_steps",
+        "3",
+        "--trainer.limit_val_batches",
+        "1",
+    )
     assert "unfroze 67 tensors under model.model.encoder at epoch 0, step 1" in log
     _assert_backbone_trained(tmp_path, "model.model.encoder", devices)

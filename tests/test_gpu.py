@@ -6,20 +6,36 @@ import pytest
 import torch
 from torch import nn
 
-from recipes.modules.optim import OptimizerConfig, create_optimizer
 from recipes.__main__ import main
+from recipes.modules.optim import OptimizerConfig, create_optimizer
+from tests import test_matrix
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_image_fit import last_metrics
-from tests.test_matrix import RUNNABLE, _args, fit_evaluate_predict_resume, pretrained_image  # noqa: F401 (a fixture)
+from tests.test_matrix import RUNNABLE, _args, fit_evaluate_predict_resume
 from tests.test_optim_reference import reference_adamw
+
+# tests/test_matrix.py's session fixture, registered here under its own name for test_matrix_on_cuda
+pretrained_image = test_matrix.pretrained_image
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
 def test_mixed_precision_fit_on_cuda(tmp_path, precision):
-    args = ["fit", "--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.accelerator", "gpu",
-            "--trainer.devices", "1", "--trainer.precision", precision, "--trainer.default_root_dir", str(tmp_path)]
+    args = [
+        "fit",
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        *QUIET,
+        "--trainer.accelerator",
+        "gpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.precision",
+        precision,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     assert last_metrics(tmp_path)["val/acc"] > 0.8
 
@@ -59,5 +75,14 @@ def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, sm
     if devices > torch.cuda.device_count():
         pytest.skip(f"NCCL DDP needs {devices} GPUs, this machine has {torch.cuda.device_count()}")
     root = tmp_path / "run"
-    args = _args(name, root, precision, devices, accelerator="gpu", strategy="ddp", pretrained=pretrained_image, movielens=small_movielens)
+    args = _args(
+        name,
+        root,
+        precision,
+        devices,
+        accelerator="gpu",
+        strategy="ddp",
+        pretrained=pretrained_image,
+        movielens=small_movielens,
+    )
     fit_evaluate_predict_resume(args, root, devices, run=main if devices == 1 else _subprocess)

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torchvision.io import write_png
 
+from recipes.__main__ import main
 from recipes.data.image.datamodules import DigitsDataModule
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 from recipes.modules.optim.callbacks import EMA
-from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET, run_recipes
 
 DIGITS = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET]
@@ -55,7 +55,23 @@ def test_fit_test_and_predict_digits(tmp_path):
         write_png(x[i], str(folder / f"{i:03d}_label{y[i].item()}.png"))
     (folder / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "pred.csv"
-    assert main(["predict", *DIGITS, "--trainer.default_root_dir", str(root), "--ckpt_path", "best", "--data.predict_dir", str(folder), "--predictions.output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *DIGITS,
+                "--trainer.default_root_dir",
+                str(root),
+                "--ckpt_path",
+                "best",
+                "--data.predict_dir",
+                str(folder),
+                "--predictions.output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 40 and set(rows[0]) == {"id", "target", "prediction", "label", "probability"}
     correct = sum(r["label"] == Path(r["id"]).stem.split("label")[1] for r in rows)
@@ -69,9 +85,21 @@ def test_fit_test_and_predict_digits(tmp_path):
 
 
 def test_fashion_mnist_short_real_fit(tmp_path):
-    args = ["--config", str(CONFIGS / "image_classification.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "80", "--trainer.limit_val_batches", "10",
-            "--trainer.limit_test_batches", "20"]
+    args = [
+        "--config",
+        str(CONFIGS / "image_classification.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "80",
+        "--trainer.limit_val_batches",
+        "10",
+        "--trainer.limit_test_batches",
+        "20",
+    ]
     assert main(["fit", *args]) == 0
     assert last_metrics(tmp_path)["val/acc"] > 0.75
     assert main(["test", *args, "--ckpt_path", "last"]) == 0
@@ -79,7 +107,21 @@ def test_fashion_mnist_short_real_fit(tmp_path):
 
 
 def test_bf16_mixed_fit_on_cpu_learns(tmp_path):  # 16-mixed needs CUDA (tests/test_gpu.py); on a CPU it is an error
-    assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--trainer.precision", "bf16-mixed", "--trainer.max_epochs", "3"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                *DIGITS,
+                "--trainer.default_root_dir",
+                str(tmp_path),
+                "--trainer.precision",
+                "bf16-mixed",
+                "--trainer.max_epochs",
+                "3",
+            ]
+        )
+        == 0
+    )
     m = last_metrics(tmp_path)
     assert m["val/acc"] > 0.7 and m["train/loss"] == m["train/loss"]
 
@@ -97,8 +139,21 @@ def test_resume_from_last_checkpoint(tmp_path):
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):
-    out = run_recipes("fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--trainer.accelerator", "cpu",
-                      "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_epochs", "3", timeout=400)
+    out = run_recipes(
+        "fit",
+        *DIGITS,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.devices",
+        "2",
+        "--trainer.max_epochs",
+        "3",
+        timeout=400,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     # 1,300 training images, 64 a batch: 21 batches, the last dropped so both processes take 10 an epoch
@@ -114,10 +169,23 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
     assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "1"]) == 0
     last = tmp_path / "checkpoints" / "last.ckpt"
     before = _sha(last)
-    out = run_recipes("fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--model.optimizer.name", "sgd",
-                      "--model.optimizer.lr", "1e30", "--model.scheduler.name", "constant")
+    out = run_recipes(
+        "fit",
+        *DIGITS,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--model.optimizer.name",
+        "sgd",
+        "--model.optimizer.lr",
+        "1e30",
+        "--model.scheduler.name",
+        "constant",
+    )
     assert out.returncode == 1
-    assert "the training loss became nan" in out.stderr.splitlines()[-1] or "the training loss became inf" in out.stderr.splitlines()[-1]
+    assert (
+        "the training loss became nan" in out.stderr.splitlines()[-1]
+        or "the training loss became inf" in out.stderr.splitlines()[-1]
+    )
     assert "Traceback" not in out.stderr
     assert _sha(last) == before
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))
@@ -125,19 +193,42 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
 
 def test_deterministic_runs_are_identical(tmp_path):
     for name in ("a", "b"):
-        assert main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path / name), "--trainer.max_epochs", "1", "--trainer.deterministic", "true"]) == 0
+        assert (
+            main(
+                [
+                    "fit",
+                    *DIGITS,
+                    "--trainer.default_root_dir",
+                    str(tmp_path / name),
+                    "--trainer.max_epochs",
+                    "1",
+                    "--trainer.deterministic",
+                    "true",
+                ]
+            )
+            == 0
+        )
     a = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _trainer(tmp_path, **kw) -> L.Trainer:
-    return L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kw)
+    return L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kw,
+    )
 
 
 def test_ema_clipping_and_accumulation(tmp_path):
     torch.manual_seed(0)
-    model = ImageClassifier(net="cnn", net_kwargs={"widths": [16, 32]}, image_size=8, optimizer=OptimizerConfig(lr=0.01))
+    model = ImageClassifier(
+        net="cnn", net_kwargs={"widths": [16, 32]}, image_size=8, optimizer=OptimizerConfig(lr=0.01)
+    )
     ema = EMA(decay=0.9)
     trainer = _trainer(tmp_path, max_epochs=2, callbacks=[ema], gradient_clip_val=0.5, accumulate_grad_batches=2)
     dm = DigitsDataModule()
@@ -151,8 +242,13 @@ def test_ema_clipping_and_accumulation(tmp_path):
 
 def test_schedule_free_switches_modes(tmp_path):
     torch.manual_seed(0)
-    model = ImageClassifier(net="cnn", net_kwargs={"widths": [16, 32]}, image_size=8,
-                            optimizer=OptimizerConfig(name="adamw_schedulefree", lr=0.01), scheduler=SchedulerConfig(name="cosine", warmup_steps=5))
+    model = ImageClassifier(
+        net="cnn",
+        net_kwargs={"widths": [16, 32]},
+        image_size=8,
+        optimizer=OptimizerConfig(name="adamw_schedulefree", lr=0.01),
+        scheduler=SchedulerConfig(name="cosine", warmup_steps=5),
+    )
     trainer = _trainer(tmp_path, max_epochs=2)
     trainer.fit(model, DigitsDataModule())
     opt = trainer.optimizers[0]

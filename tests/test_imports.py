@@ -41,7 +41,9 @@ def _imports(path: Path, name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
     return found
@@ -69,7 +71,9 @@ def test_the_graph_is_read():
 
 
 def test_only_recipes_is_imported_as_a_top_level_name():
-    stray = sorted((src, dst) for src, dsts in GRAPH.items() for dst in dsts if dst.split(".")[0] in ("modules", "data", "configs"))
+    stray = sorted(
+        (src, dst) for src, dsts in GRAPH.items() for dst in dsts if dst.split(".")[0] in ("modules", "data", "configs")
+    )
     assert not stray, f"imports of a top-level name the wheel does not install: {stray}"
 
 
@@ -115,8 +119,17 @@ def test_no_import_cycle():
             pytest.fail("import cycle: " + " -> ".join(cycle))
 
 
-FAST = [["list", "configs"], ["list", "schedulers"], ["list", "initializers"], ["list", "--help"], ["cp", "--help"],
-        ["benchmark", "--help"], ["export", "--help"], ["fit", "--config", "no_such_config"], ["cp", "nope", "x.yaml"]]
+FAST = [
+    ["list", "configs"],
+    ["list", "schedulers"],
+    ["list", "initializers"],
+    ["list", "--help"],
+    ["cp", "--help"],
+    ["benchmark", "--help"],
+    ["export", "--help"],
+    ["fit", "--config", "no_such_config"],
+    ["cp", "nope", "x.yaml"],
+]
 PROBE = """
 import contextlib, io, json, sys
 from recipes.__main__ import main
@@ -137,7 +150,9 @@ def test_the_fast_commands_import_no_lightning(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(FAST)], capture_output=True, text=True, cwd=tmp_path, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(FAST)], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [code for _, code, _ in results] == [0, 0, 0, 0, 0, 0, 0, 2, 2]
     assert all(not loaded for _, _, loaded in results), results

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from recipes.modules.errors import RecipeError
-from recipes.modules.init import INITIALIZERS, InitConfig, apply_init, mark_pretrained
 from recipes.modules.image.nets import ResNet18Small
+from recipes.modules.init import INITIALIZERS, InitConfig, apply_init, mark_pretrained
 
 
 def _big_linear() -> nn.Linear:
@@ -56,7 +56,9 @@ def test_trunc_normal_bounds_and_zeros():
 
 
 def test_norms_and_embeddings_follow_the_rule():
-    model = nn.Sequential(nn.Embedding(100, 32, padding_idx=0), nn.LayerNorm(32), nn.Conv1d(32, 32, 3), nn.BatchNorm1d(32))
+    model = nn.Sequential(
+        nn.Embedding(100, 32, padding_idx=0), nn.LayerNorm(32), nn.Conv1d(32, 32, 3), nn.BatchNorm1d(32)
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(3.0)
@@ -119,7 +121,18 @@ def test_checkpointed_weights_survive_a_different_init(tmp_path):
 
 
 def test_registry_and_errors():
-    assert {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "trunc_normal", "lecun_normal", "normal", "zeros", "default"} <= set(INITIALIZERS)
+    assert {
+        "xavier_uniform",
+        "xavier_normal",
+        "kaiming_uniform",
+        "kaiming_normal",
+        "orthogonal",
+        "trunc_normal",
+        "lecun_normal",
+        "normal",
+        "zeros",
+        "default",
+    } <= set(INITIALIZERS)
     with pytest.raises(RecipeError, match="unknown initializer 'kaiming'.*kaiming_normal"):
         InitConfig(name="kaiming")
     with pytest.raises(RecipeError, match="unknown nonlinearity"):

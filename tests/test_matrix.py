@@ -29,37 +29,112 @@ SMALL: dict[str, list[str]] = {
     "image_classification": [*CNN, "--data.val_size", "301"],
     "image_classification_resnet18": ["--data.val_size", "301", "--data.batch_size", "4"],
     "image_classification_mnist5k": [*CNN, "--data.val_size", "301"],
-    "image_finetune_mnist5k": [*CNN, "--data.val_size", "301", "--model.pretrained", "{pretrained}", "--model.finetune.freeze_steps", "2"],
+    "image_finetune_mnist5k": [
+        *CNN,
+        "--data.val_size",
+        "301",
+        "--model.pretrained",
+        "{pretrained}",
+        "--model.finetune.freeze_steps",
+        "2",
+    ],
     "image_classification_digits": ["--data.val_size", "201"],
     "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
     "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"],
-    "speech_recognition_conformer": [*SPEECH, "--model.net_kwargs", "{dim: 32, heads: 2, ffn_dim: 64, layers: 1, kernel_size: 7}"],
-    "speech_whisper": [*SPEECH, "--data.batch_size", "1", "--model.max_new_tokens", "8", "--trainer.limit_train_batches", "2",
-                       "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", "--trainer.limit_predict_batches", "1"],
+    "speech_recognition_conformer": [
+        *SPEECH,
+        "--model.net_kwargs",
+        "{dim: 32, heads: 2, ffn_dim: 64, layers: 1, kernel_size: 7}",
+    ],
+    "speech_whisper": [
+        *SPEECH,
+        "--data.batch_size",
+        "1",
+        "--model.max_new_tokens",
+        "8",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+        "--trainer.limit_test_batches",
+        "1",
+        "--trainer.limit_predict_batches",
+        "1",
+    ],
     "recommendation": ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"],
     "recommendation_ranking": ["--data.root", "{movielens}", "--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
     "recommendation_text_tower": ["--data.root", "{movielens}"],
 }
-LIMITS = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2",
-          "--trainer.limit_test_batches", "2", "--trainer.limit_predict_batches", "2", "--trainer.num_sanity_val_steps", "0",
-          "--trainer.log_every_n_steps", "1", "--trainer.max_steps", "-1", "--data.batch_size", "16"]
+LIMITS = [
+    "--trainer.max_epochs",
+    "2",
+    "--trainer.limit_train_batches",
+    "3",
+    "--trainer.limit_val_batches",
+    "2",
+    "--trainer.limit_test_batches",
+    "2",
+    "--trainer.limit_predict_batches",
+    "2",
+    "--trainer.num_sanity_val_steps",
+    "0",
+    "--trainer.log_every_n_steps",
+    "1",
+    "--trainer.max_steps",
+    "-1",
+    "--data.batch_size",
+    "16",
+]
 
 
 @pytest.fixture(scope="session")
 def pretrained_image(tmp_path_factory) -> Path:
     """A Fashion-MNIST checkpoint for the transfer config (its default points at a full pretraining run)."""
     root = tmp_path_factory.mktemp("pretrain")
-    args = ["fit", "--config", str(CONFIGS / "image_classification.yaml"), *QUIET, "--trainer.default_root_dir", str(root), *CNN,
-            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    args = [
+        "fit",
+        "--config",
+        str(CONFIGS / "image_classification.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        *CNN,
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
     assert main(args) == 0
     return root / "checkpoints" / "last.ckpt"
 
 
-def _args(name: str, root: Path, precision: str, devices: int, accelerator: str = "cpu", strategy: str = "ddp_fork",
-          **fixtures: Path) -> list[str]:
+def _args(
+    name: str,
+    root: Path,
+    precision: str,
+    devices: int,
+    accelerator: str = "cpu",
+    strategy: str = "ddp_fork",
+    **fixtures: Path,
+) -> list[str]:
     small = [str(fixtures[a[1:-1]]) if a[1:-1] in fixtures else a for a in SMALL.get(name, [])]
-    out = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.default_root_dir", str(root), *LIMITS,
-           "--trainer.precision", precision, "--trainer.accelerator", accelerator, "--trainer.devices", str(devices), *small]
+    out = [
+        "--config",
+        str(CONFIGS / f"{name}.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        *LIMITS,
+        "--trainer.precision",
+        precision,
+        "--trainer.accelerator",
+        accelerator,
+        "--trainer.devices",
+        str(devices),
+        *small,
+    ]
     return out + (["--trainer.strategy", strategy] if devices > 1 else [])
 
 
@@ -67,7 +142,9 @@ def _step(ckpt: Path) -> int:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
 
 
-def fit_evaluate_predict_resume(args: list[str], root: Path, devices: int, run: Callable[[list[str]], int] = main) -> None:
+def fit_evaluate_predict_resume(
+    args: list[str], root: Path, devices: int, run: Callable[[list[str]], int] = main
+) -> None:
     """One cell of the matrix: fit, validate and test the best checkpoint, predict from the last, resume."""
     assert run(["fit", *args]) == 0
     last = root / "checkpoints" / "last.ckpt"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recipes.data.recommendation.interactions import sample_negatives
 from recipes.data.recommendation.datamodule import MovieLensDataModule
 from recipes.data.recommendation.encode import encode, read_pairs, split_leave_last_out, split_random
 from recipes.data.recommendation.files import read_movielens
+from recipes.data.recommendation.interactions import sample_negatives
 from recipes.modules.errors import RecipeError
 
 U_DATA = "1\t10\t5\t100\n1\t20\t3\t300\n1\t30\t4\t200\n2\t10\t2\t50\n2\t30\t1\t60\n2\t40\t4\t70\n3\t20\t5\t10\n"
@@ -26,7 +26,13 @@ def _item(i: int, date: str, genres: list[int]) -> str:
 def grouplens(tmp_path):
     (tmp_path / "u.data").write_text(U_DATA)
     (tmp_path / "u.user").write_text(U_USER)
-    items = [_item(10, "01-Jan-1995", [1, 5]), _item(20, "01-Jan-1977", [8]), _item(30, "", [0]), _item(40, "15-Mar-1998", [16]), _item(50, "01-Jan-1960", [3])]
+    items = [
+        _item(10, "01-Jan-1995", [1, 5]),
+        _item(20, "01-Jan-1977", [8]),
+        _item(30, "", [0]),
+        _item(40, "15-Mar-1998", [16]),
+        _item(50, "01-Jan-1960", [3]),
+    ]
     (tmp_path / "u.item").write_bytes(("\n".join(items) + "\n").replace("Film 50", "Caf\xe9").encode("latin-1"))
     (tmp_path / "u1.base").write_text("".join(U_DATA.splitlines(keepends=True)[:5]))
     (tmp_path / "u1.test").write_text("".join(U_DATA.splitlines(keepends=True)[5:]))
@@ -115,5 +121,7 @@ def test_predict_pairs_bad_rows_are_named(tmp_path):
         read_pairs(bad, enc)
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("196,242\n9999,1\n1,5000\n")
-    with pytest.raises(RecipeError, match="2 rows with unknown ids: line 2: unknown user 9999; line 3: unknown item 5000"):
+    with pytest.raises(
+        RecipeError, match="2 rows with unknown ids: line 2: unknown user 9999; line 3: unknown item 5000"
+    ):
         read_pairs(unknown, enc)

@@ -74,7 +74,15 @@ def test_adamw_matches_paper(implementation):
     torch.manual_seed(0)
     model = TwoGroupNet()
     start = [p.detach().clone() for p in model.parameters()]
-    cfg = OptimizerConfig(name="adamw", lr=0.01, weight_decay=0.1, betas=(0.9, 0.99), eps=1e-8, lr_mult={"head": 3.0}, implementation=implementation)
+    cfg = OptimizerConfig(
+        name="adamw",
+        lr=0.01,
+        weight_decay=0.1,
+        betas=(0.9, 0.99),
+        eps=1e-8,
+        lr_mult={"head": 3.0},
+        implementation=implementation,
+    )
     opt = create_optimizer(model, cfg)
     assert len(opt.param_groups) == 4  # decay / no-decay x body / head
     if implementation in ("auto", "fused"):
@@ -121,7 +129,15 @@ def test_sgd_nesterov_matches_reference(implementation):
     torch.manual_seed(1)
     model = TwoGroupNet()
     start = {id(p): p.detach().clone() for p in model.parameters()}
-    cfg = OptimizerConfig(name="sgd", lr=0.05, weight_decay=1e-3, momentum=0.9, nesterov=True, lr_mult={"head": 0.5}, implementation=implementation)
+    cfg = OptimizerConfig(
+        name="sgd",
+        lr=0.05,
+        weight_decay=1e-3,
+        momentum=0.9,
+        nesterov=True,
+        lr_mult={"head": 0.5},
+        implementation=implementation,
+    )
     opt = create_optimizer(model, cfg)
     params, grads = _run(model, opt, steps=10, seed=1)
     lrs = [g["lr"] for g in opt.param_groups for _ in g["params"]]

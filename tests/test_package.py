@@ -33,7 +33,9 @@ def _installed_name(path: Path) -> str:
 
 
 def _source_files() -> list[Path]:
-    return sorted(p for folder in PACKAGE_DIR.values() for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".yaml"))
+    return sorted(
+        p for folder in PACKAGE_DIR.values() for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".yaml")
+    )
 
 
 def test_every_folder_is_a_listed_package():
@@ -46,7 +48,9 @@ def test_every_folder_is_a_listed_package():
 def wheel(tmp_path_factory) -> Path:
     """The wheel, built from a copy of the tracked files (as from a clean clone), with this venv's setuptools."""
     src, dist = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("dist")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    )
     for name in filter(None, tracked):
         if (ROOT / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
@@ -73,26 +77,58 @@ def venv(wheel, tmp_path_factory) -> Path:
     not read, so only the wheel provides ``recipes``."""
     env = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
-    purelib = Path(subprocess.run([env / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  capture_output=True, text=True, check=True).stdout.strip())
+    purelib = Path(
+        subprocess.run(
+            [env / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (purelib / "project-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python"), "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return env
 
 
 def _run(venv: Path, cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run([str(venv / "bin" / "recipes"), *args], cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(venv / "bin" / "recipes"), *args],
+        cwd=cwd,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_installed_package_runs_from_a_folder_that_shadows_its_names(venv, tmp_path):
     for name in SHADOWS:  # each raises if imported: the package must never pick them up
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"raise ImportError('the user\\'s own {name} was imported')\n")
-    where = subprocess.run([venv / "bin" / "python", "-c", "import recipes.data.batching as b; print(b.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [venv / "bin" / "python", "-c", "import recipes.data.batching as b; print(b.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert str(venv) in where and str(ROOT) not in where  # the wheel's code, not the checkout's
 
     listed = _run(venv, tmp_path, "list", "configs")
@@ -100,7 +136,14 @@ def test_installed_package_runs_from_a_folder_that_shadows_its_names(venv, tmp_p
     for name in ("image_classification_digits", "speech_whisper", "benchmark/small"):
         assert name in listed.stdout
 
-    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", "runs/digits"]
+    quiet = [
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--trainer.default_root_dir",
+        "runs/digits",
+    ]
     fit = _run(venv, tmp_path, "fit", "--config", "image_classification_digits", "--trainer.max_epochs", "1", *quiet)
     assert fit.returncode == 0, fit.stderr[-2000:]
     assert (tmp_path / "runs" / "digits" / "checkpoints" / "last.ckpt").is_file()
@@ -110,10 +153,16 @@ def test_installed_package_runs_from_a_folder_that_shadows_its_names(venv, tmp_p
 
     bench = _run(venv, tmp_path, "benchmark", "--config", "benchmark/small", "--only", "[regression]", "--seeds", "[0]")
     assert bench.returncode == 0, bench.stderr[-2000:]
-    records = [json.loads(line) for line in (tmp_path / "runs" / "benchmark" / "small" / "results.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "runs" / "benchmark" / "small" / "results.jsonl").read_text().splitlines()
+    ]
     assert records and {r["workload"] for r in records} == {"regression"} and {r["seed"] for r in records} == {0}
     assert any(r["status"] == "reached" for r in records)
     # the run keys name the shipped config, not the site-packages path: the checkout's results resume here
     assert {r["config"]["workload"]["config"] for r in records} == {"configs/regression.yaml"}
-    published = {json.loads(line)["key"] for line in (ROOT / "docs" / "benchmark_small" / "results.jsonl").read_text().splitlines()}
+    published = {
+        json.loads(line)["key"]
+        for line in (ROOT / "docs" / "benchmark_small" / "results.jsonl").read_text().splitlines()
+    }
     assert {r["key"] for r in records} <= published

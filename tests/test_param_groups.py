@@ -33,7 +33,9 @@ def _names(groups, wd: float) -> set[str]:
 def test_cnn_no_decay_is_exactly_biases_and_norms():
     model = SmallCNN(widths=(8, 16))
     groups = build_param_groups(model, GroupRules(weight_decay=0.1))
-    expected_no_decay = {n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d) for n in (f"{n}.weight", f"{n}.bias")}
+    expected_no_decay = {
+        n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d) for n in (f"{n}.weight", f"{n}.bias")
+    }
     expected_no_decay |= {n for n, _ in model.named_parameters() if n.endswith(".bias")}
     assert _names(groups, 0.0) == expected_no_decay
     assert _names(groups, 0.1) == {n for n, p in model.named_parameters() if p.ndim >= 2}

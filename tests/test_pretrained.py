@@ -19,7 +19,12 @@ from recipes.modules.errors import RecipeError
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, create_optimizer
-from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
+from recipes.modules.pretrained import (
+    FinetuneConfig,
+    enable_gradient_checkpointing,
+    load_pretrained,
+    resolve_pretrained,
+)
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -164,18 +169,41 @@ class _Recorder(L.Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         head = pl_module.get_submodule(pl_module.head_name)
-        self.grads.append((trainer.global_step, any(p.grad is not None for p in self.backbone(pl_module)), all(p.grad is not None for p in head.parameters())))
+        self.grads.append(
+            (
+                trainer.global_step,
+                any(p.grad is not None for p in self.backbone(pl_module)),
+                all(p.grad is not None for p in head.parameters()),
+            )
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.after.append((trainer.global_step, [p.detach().clone() for p in self.backbone(pl_module)], pl_module.get_submodule(pl_module.head_name)[-1].weight.detach().clone()))
+        self.after.append(
+            (
+                trainer.global_step,
+                [p.detach().clone() for p in self.backbone(pl_module)],
+                pl_module.get_submodule(pl_module.head_name)[-1].weight.detach().clone(),
+            )
+        )
 
 
 def _frozen_fit(tmp_path, finetune: FinetuneConfig, epochs: int) -> _Recorder:
     torch.manual_seed(0)
-    model = ImageClassifier(net="cnn", net_kwargs={"widths": [16, 32]}, image_size=8, finetune=finetune, optimizer=OptimizerConfig(lr=0.01))
+    model = ImageClassifier(
+        net="cnn", net_kwargs={"widths": [16, 32]}, image_size=8, finetune=finetune, optimizer=OptimizerConfig(lr=0.01)
+    )
     rec = _Recorder()
-    trainer = L.Trainer(max_epochs=epochs, limit_train_batches=4, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[rec])
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        limit_train_batches=4,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[rec],
+    )
     trainer.fit(model, DigitsDataModule())
     assert all(p.requires_grad for p in model.parameters())  # trainable again afterwards
     return rec
@@ -203,11 +231,14 @@ def test_freeze_epochs_stops_then_restarts_gradient_flow(tmp_path):
     assert not _same(rec.after[4][1], rec.start)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"freeze_epochs": -1}, "must be >= 0"),
-    ({"freeze_steps": -5}, "must be >= 0"),
-    ({"freeze_epochs": 1, "freeze_steps": 10}, "both freeze_epochs and freeze_steps"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"freeze_epochs": -1}, "must be >= 0"),
+        ({"freeze_steps": -5}, "must be >= 0"),
+        ({"freeze_epochs": 1, "freeze_steps": 10}, "both freeze_epochs and freeze_steps"),
+    ],
+)
 def test_finetune_config_validation(kwargs, message):
     with pytest.raises(RecipeError, match=message):
         FinetuneConfig(**kwargs)
@@ -238,7 +269,9 @@ def _loss_and_grads(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     model = load_pretrained(AutoModel, MINILM, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     tok = AutoTokenizer.from_pretrained(resolve_pretrained(MINILM))
-    batch = tok(["a short sentence", "another, somewhat longer sentence about movies"], padding=True, return_tensors="pt")
+    batch = tok(
+        ["a short sentence", "another, somewhat longer sentence about movies"], padding=True, return_tensors="pt"
+    )
     loss, grads, calls = _loss_and_grads(model, batch)
     enable_gradient_checkpointing(model)
     loss_ckpt, grads_ckpt, calls_ckpt = _loss_and_grads(model, batch)

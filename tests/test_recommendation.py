@@ -11,11 +11,11 @@ import lightning as L
 import pytest
 import torch
 
+from recipes.__main__ import main
 from recipes.data.recommendation.datamodule import MovieLensDataModule
 from recipes.modules.optim import OptimizerConfig
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
 from recipes.modules.recommendation.recommender import Recommender
-from recipes.__main__ import main
 from tests.conftest import CONFIGS, QUIET
 from tests.test_image_fit import last_metrics
 from tests.test_movielens import grouplens  # noqa: F401 (a fixture)
@@ -25,11 +25,25 @@ RANKING = ["--config", str(CONFIGS / "recommendation_ranking.yaml"), *QUIET]
 
 
 def _trainer(tmp_path, **kw) -> L.Trainer:
-    return L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kw)
+    return L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kw,
+    )
 
 
 def _model(dm: MovieLensDataModule, **kw) -> Recommender:
-    return Recommender(objective=dm.task, num_users=dm.num_users, num_items=dm.num_items, feature_sizes=dm.feature_sizes, rating_mean=dm.rating_mean, **kw)
+    return Recommender(
+        objective=dm.task,
+        num_users=dm.num_users,
+        num_items=dm.num_items,
+        feature_sizes=dm.feature_sizes,
+        rating_mean=dm.rating_mean,
+        **kw,
+    )
 
 
 def test_ranking_metrics_by_hand():
@@ -67,13 +81,30 @@ def test_rating_fit_beats_global_mean_and_predicts(tmp_path):
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("user,item\n196,242\n1,1\n1,1682\n")
     out = tmp_path / "scores.csv"
-    assert main(["predict", *args, "--ckpt_path", "best", "--data.predict_pairs", str(pairs), "--predictions.output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *args,
+                "--ckpt_path",
+                "best",
+                "--data.predict_pairs",
+                str(pairs),
+                "--predictions.output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out)))
     assert [(r["user"], r["item"]) for r in rows] == [("196", "242"), ("1", "1"), ("1", "1682")]
     assert all(1.0 <= float(r["score"]) <= 5.0 for r in rows)
 
     out = tmp_path / "top.csv"
-    assert main(["predict", *args, "--ckpt_path", "best", "--data.predict_topk", "5", "--predictions.output", str(out)]) == 0
+    assert (
+        main(["predict", *args, "--ckpt_path", "best", "--data.predict_topk", "5", "--predictions.output", str(out)])
+        == 0
+    )
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 943 * 5 and [r["rank"] for r in rows[:5]] == ["1", "2", "3", "4", "5"]
     rated = set(zip(dm.tables.ratings.user.tolist(), dm.tables.ratings.item.tolist()))
@@ -84,14 +115,30 @@ def test_rating_fit_beats_global_mean_and_predicts(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("196,242\n99999,1\nnot,a,pair\n")
     out = tmp_path / "never.csv"
-    assert main(["predict", *args, "--ckpt_path", "best", "--data.predict_pairs", str(bad), "--predictions.output", str(out)]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                *args,
+                "--ckpt_path",
+                "best",
+                "--data.predict_pairs",
+                str(bad),
+                "--predictions.output",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert not out.exists()
 
 
 def test_bad_predict_rows_are_reported_by_line(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("196,242\n99999,1\n1,77777\n")
-    assert main(["predict", *RATING, "--trainer.default_root_dir", str(tmp_path), "--data.predict_pairs", str(bad)]) == 2
+    assert (
+        main(["predict", *RATING, "--trainer.default_root_dir", str(tmp_path), "--data.predict_pairs", str(bad)]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("recipes:") and "line 2: unknown user 99999" in err and "line 3: unknown item 77777" in err
 
@@ -103,7 +150,11 @@ def test_ranking_fit_beats_chance_and_popularity_runs(tmp_path):
     assert main(["test", *args, "--ckpt_path", "best"]) == 0
     mf = last_metrics(root)
     chance = 10 / 1600  # HR@10 of a random ranking over ~1,600 unrated items
-    assert math.isfinite(mf["test/ndcg@10"]) and mf["test/hr@10"] > 8 * chance and 0 < mf["test/ndcg@10"] < mf["test/hr@10"]
+    assert (
+        math.isfinite(mf["test/ndcg@10"])
+        and mf["test/hr@10"] > 8 * chance
+        and 0 < mf["test/ndcg@10"] < mf["test/hr@10"]
+    )
     pop_root = tmp_path / "pop"
     assert main(["test", *RANKING, "--trainer.default_root_dir", str(pop_root), "--model.net", "popularity"]) == 0
     assert last_metrics(pop_root)["test/hr@10"] > 8 * chance  # no fit needed: counts come from the training split
@@ -114,7 +165,12 @@ def test_sampled_protocol_is_labelled_and_easier(tmp_path):
     sampled = MovieLensDataModule(task="ranking", split="leave_last_out", eval_protocol="sampled100")
     a = _trainer(tmp_path).test(_model(full, net="popularity"), full, verbose=False)[0]
     b = _trainer(tmp_path).test(_model(sampled, net="popularity"), sampled, verbose=False)[0]
-    assert set(b) == {"test/hr@10_sampled100", "test/ndcg@10_sampled100", "test/hr@10_sampled100_cold", "test/ndcg@10_sampled100_cold"}
+    assert set(b) == {
+        "test/hr@10_sampled100",
+        "test/ndcg@10_sampled100",
+        "test/hr@10_sampled100_cold",
+        "test/ndcg@10_sampled100_cold",
+    }
     assert b["test/hr@10_sampled100"] > 2 * a["test/hr@10"]  # 100 negatives is a far easier task than ~1,600
 
 
@@ -129,7 +185,12 @@ def test_dlrm_uses_side_features(tmp_path):
 
 def test_sparse_embeddings_with_their_own_optimizer(tmp_path):
     dm = MovieLensDataModule(batch_size=1024)
-    model = _model(dm, net="mf", sparse_embeddings=True, embedding_optimizer=OptimizerConfig(name="sparse_adam", lr=0.01, weight_decay=0.0))
+    model = _model(
+        dm,
+        net="mf",
+        sparse_embeddings=True,
+        embedding_optimizer=OptimizerConfig(name="sparse_adam", lr=0.01, weight_decay=0.0),
+    )
     before = model.net.item.weight.detach().clone()
     trainer = _trainer(tmp_path, max_epochs=2)
     trainer.fit(model, dm)
@@ -144,7 +205,12 @@ def test_sparse_embeddings_with_their_own_optimizer(tmp_path):
 
 def test_autorec_sees_only_training_ratings_and_beats_global_mean(tmp_path):
     dm = MovieLensDataModule(batch_size=1024)
-    model = _model(dm, net="autorec", net_kwargs={"hidden": 64}, optimizer=OptimizerConfig(name="adam", lr=0.003, weight_decay=0.00125))
+    model = _model(
+        dm,
+        net="autorec",
+        net_kwargs={"hidden": 64},
+        optimizer=OptimizerConfig(name="adam", lr=0.003, weight_decay=0.00125),
+    )
     trainer = _trainer(tmp_path, max_epochs=2)
     trainer.fit(model, dm)
     train = dm.train_interactions()
@@ -162,4 +228,6 @@ def test_autorec_sees_only_training_ratings_and_beats_global_mean(tmp_path):
     global_mean_rmse = (test_ratings - dm.rating_mean).pow(2).mean().sqrt().item()
     assert out["test/rmse"] < global_mean_rmse - 0.1
     scores = model.net.score_all(torch.tensor([0, 5]))  # decoding every item agrees with scoring the pairs
-    assert scores.shape == (2, dm.num_items) and torch.allclose(scores[1, :7], model.net(torch.full((7,), 5), torch.arange(7)), atol=1e-5)
+    assert scores.shape == (2, dm.num_items) and torch.allclose(
+        scores[1, :7], model.net(torch.full((7,), 5), torch.arange(7)), atol=1e-5
+    )

@@ -27,7 +27,22 @@ def _loss(model: nn.Module) -> torch.Tensor:
 
 def test_torch_optim_is_fully_registered():
     names = {i.name for i in list_optimizers()}
-    for expected in ["sgd", "adam", "adamw", "nadam", "radam", "adamax", "adagrad", "adadelta", "rmsprop", "adafactor", "rprop", "asgd", "muon", "sparse_adam"]:
+    for expected in [
+        "sgd",
+        "adam",
+        "adamw",
+        "nadam",
+        "radam",
+        "adamax",
+        "adagrad",
+        "adadelta",
+        "rmsprop",
+        "adafactor",
+        "rprop",
+        "asgd",
+        "muon",
+        "sparse_adam",
+    ]:
         assert expected in names
     assert {"adamw_schedulefree", "sgd_schedulefree", "radam_schedulefree"} <= names
 

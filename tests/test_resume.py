@@ -19,24 +19,51 @@ import lightning as L
 import pytest
 import torch
 
-from recipes.cli import build_cli
 from recipes.__main__ import main
+from recipes.cli import build_cli
 from tests.conftest import CONFIGS, QUIET, ROOT, run_recipes
 
 CASES = {
     # augmentation and dropout draw from the global generators
-    "image": ["--config", str(CONFIGS / "image_classification_digits.yaml"), "--data.augment", "true", "--trainer.max_epochs", "3"],
+    "image": [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        "--data.augment",
+        "true",
+        "--trainer.max_epochs",
+        "3",
+    ],
     # schedule-free AdamW: its z/x state and train/eval switches instead of a schedule
-    "schedule_free": ["--config", str(CONFIGS / "image_classification_digits.yaml"), "--model.optimizer.name", "adamw_schedulefree",
-                      "--trainer.max_epochs", "2"],
+    "schedule_free": [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        "--model.optimizer.name",
+        "adamw_schedulefree",
+        "--trainer.max_epochs",
+        "2",
+    ],
     # fresh negatives every batch, from the sampler's per-batch seeds
-    "recommendation": ["--config", str(CONFIGS / "recommendation_ranking.yaml"), "--trainer.max_epochs", "3",
-                       "--trainer.limit_train_batches", "9", "--trainer.limit_val_batches", "2", "--data.batch_size", "256"],
+    "recommendation": [
+        "--config",
+        str(CONFIGS / "recommendation_ranking.yaml"),
+        "--trainer.max_epochs",
+        "3",
+        "--trainer.limit_train_batches",
+        "9",
+        "--trainer.limit_val_batches",
+        "2",
+        "--data.batch_size",
+        "256",
+    ],
 }
 KILL_AT = 14  # mid-epoch, two steps after the mid-epoch checkpoint at step 12
 # (case, kill at step, the checkpoint that must be resumed from)
-RUNS = [("image", KILL_AT, 12), ("schedule_free", KILL_AT, 12), ("recommendation", KILL_AT, 12),
-        ("image", 22, 21)]  # just after an epoch end: the epoch's metrics were reset after that checkpoint
+RUNS = [
+    ("image", KILL_AT, 12),
+    ("schedule_free", KILL_AT, 12),
+    ("recommendation", KILL_AT, 12),
+    ("image", 22, 21),
+]  # just after an epoch end: the epoch's metrics were reset after that checkpoint
 
 
 def _logged(root: Path) -> dict[tuple[int, str], str]:
@@ -50,13 +77,28 @@ def _logged(root: Path) -> dict[tuple[int, str], str]:
 
 @pytest.mark.parametrize("case,kill_at,saved", RUNS, ids=[f"{c}-kill{k}" for c, k, _ in RUNS])
 def test_sigkill_then_resume_equals_uninterrupted(case, kill_at, saved, tmp_path):
-    args = [*CASES[case], *QUIET, "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
-            "--checkpoint.last_every_n_steps", "4"]
+    args = [
+        *CASES[case],
+        *QUIET,
+        "--trainer.deterministic",
+        "true",
+        "--trainer.log_every_n_steps",
+        "1",
+        "--checkpoint.last_every_n_steps",
+        "4",
+    ]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main(["fit", *args, "--trainer.default_root_dir", str(whole)]) == 0
 
-    proc = run_recipes("fit", *args, "--trainer.default_root_dir", str(killed),
-                       "--trainer.callbacks+=tests.killer.KillAtStep", "--trainer.callbacks.step", str(kill_at))
+    proc = run_recipes(
+        "fit",
+        *args,
+        "--trainer.default_root_dir",
+        str(killed),
+        "--trainer.callbacks+=tests.killer.KillAtStep",
+        "--trainer.callbacks.step",
+        str(kill_at),
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]  # died by SIGKILL, nothing cleaned up
     interrupted = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == saved and not list((killed / "checkpoints").glob(".*partial"))
@@ -75,8 +117,15 @@ def test_sigkill_then_resume_equals_uninterrupted(case, kill_at, saved, tmp_path
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     """A crash inside the write leaves the previous ``last.ckpt`` whole (no truncated file to resume from)."""
-    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.max_epochs", "2"]
+    args = [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.max_epochs",
+        "2",
+    ]
     assert main(["fit", *args]) == 0
     last = tmp_path / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
@@ -100,8 +149,20 @@ class _Crash(L.Callback):
 
 def test_time_interval_writes_last_mid_epoch(tmp_path):
     """``last_every_seconds``: with a tiny interval every step is due, so a crash loses nothing."""
-    cli = build_cli(["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
-                     "--trainer.max_epochs", "1", "--checkpoint.last_every_seconds", "1e-9"], run=False)
+    cli = build_cli(
+        [
+            "--config",
+            str(CONFIGS / "image_classification_digits.yaml"),
+            *QUIET,
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.max_epochs",
+            "1",
+            "--checkpoint.last_every_seconds",
+            "1e-9",
+        ],
+        run=False,
+    )
     cli.trainer.callbacks.append(_Crash())
     with pytest.raises(RuntimeError, match="crash at step 7"):
         cli.trainer.fit(cli.model, cli.datamodule)
@@ -111,17 +172,40 @@ def test_time_interval_writes_last_mid_epoch(tmp_path):
 def test_sigkill_of_a_ddp_job_then_resume_equals_uninterrupted(tmp_path):
     """Two processes (Lightning's ``ddp`` launcher) killed together mid-epoch, resumed: the same weights and
     metrics as two processes never stopped; each rank's generators and metric states come back as its own."""
-    args = [*CASES["image"], *QUIET, "--trainer.deterministic", "true", "--trainer.log_every_n_steps", "1",
-            "--checkpoint.last_every_n_steps", "4", "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    args = [
+        *CASES["image"],
+        *QUIET,
+        "--trainer.deterministic",
+        "true",
+        "--trainer.log_every_n_steps",
+        "1",
+        "--checkpoint.last_every_n_steps",
+        "4",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+    ]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
     def fit(root: Path, *extra: str) -> subprocess.CompletedProcess:  # its own session: a group kill stays inside
         cmd = [sys.executable, "-m", "recipes", "fit", *args, "--trainer.default_root_dir", str(root), *extra]
-        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, start_new_session=True)
+        return subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, start_new_session=True
+        )
 
     assert fit(whole).returncode == 0
-    proc = fit(killed, "--trainer.callbacks+=tests.killer.KillAtStep", "--trainer.callbacks.step", "14", "--trainer.callbacks.group", "true")
+    proc = fit(
+        killed,
+        "--trainer.callbacks+=tests.killer.KillAtStep",
+        "--trainer.callbacks.step",
+        "14",
+        "--trainer.callbacks.group",
+        "true",
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 12  # mid-epoch 2
     resumed = fit(killed, "--ckpt_path", "last")
@@ -136,12 +220,28 @@ def test_sigkill_of_a_ddp_job_then_resume_equals_uninterrupted(tmp_path):
 
 def test_a_max_steps_stop_mid_epoch_resumes_with_a_larger_max_steps(tmp_path):
     """Lightning counts an epoch cut short by max_steps as done; last.ckpt keeps that step's place instead."""
-    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.deterministic", "true",
-            "--model.scheduler.name", "constant", "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "1"]
+    args = [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        *QUIET,
+        "--trainer.deterministic",
+        "true",
+        "--model.scheduler.name",
+        "constant",
+        "--trainer.max_epochs",
+        "-1",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert main(["fit", *args, "--trainer.default_root_dir", str(whole), "--trainer.max_steps", "30"]) == 0
     assert main(["fit", *args, "--trainer.default_root_dir", str(parts), "--trainer.max_steps", "12"]) == 0
-    assert main(["fit", *args, "--trainer.default_root_dir", str(parts), "--trainer.max_steps", "30", "--ckpt_path", "last"]) == 0
+    assert (
+        main(
+            ["fit", *args, "--trainer.default_root_dir", str(parts), "--trainer.max_steps", "30", "--ckpt_path", "last"]
+        )
+        == 0
+    )
     a = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(parts / "checkpoints" / "last.ckpt", weights_only=True)
     assert a["global_step"] == b["global_step"] == 30
@@ -150,8 +250,17 @@ def test_a_max_steps_stop_mid_epoch_resumes_with_a_larger_max_steps(tmp_path):
 
 def test_mid_epoch_saves_leave_the_best_checkpoint_alone(tmp_path):
     """A last.ckpt written at the step a validation follows must not stop that validation's top-k save."""
-    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.max_epochs", "2", "--checkpoint.last_every_n_steps", "1"]
+    args = [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.max_epochs",
+        "2",
+        "--checkpoint.last_every_n_steps",
+        "1",
+    ]
     assert main(["fit", *args]) == 0
     names = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt"))
     assert len(names) == 2 and "last.ckpt" in names  # the best (top-1) and the last

@@ -29,7 +29,9 @@ def test_decay_shapes_end_exactly_at_min():
     cos, lin, wsd = _curve("cosine"), _curve("linear"), _curve("wsd", decay_fraction=0.2)
     assert cos[-1] == pytest.approx(0.1) and lin[-1] == pytest.approx(0.1) and wsd[-1] == pytest.approx(0.1)
     mid = 10 + (99 - 10) / 2
-    assert lr_multiplier(int(mid), name="cosine", total=100, warmup=10, min_ratio=0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi * (int(mid) - 10) / 89)))
+    assert lr_multiplier(int(mid), name="cosine", total=100, warmup=10, min_ratio=0.0) == pytest.approx(
+        0.5 * (1 + math.cos(math.pi * (int(mid) - 10) / 89))
+    )
     assert all(x == 1.0 for x in wsd[10:80]) and wsd[80] < 1.0
     assert _curve("inverse_sqrt", min_ratio=0.0)[39] == pytest.approx(math.sqrt(10 / 40))
     assert all(a >= b for a, b in zip(cos[9:], cos[10:]))
@@ -68,9 +70,23 @@ class _RecordLR(L.Callback):
 @pytest.mark.parametrize("accumulate", [1, 3])
 def test_schedule_length_matches_trainer(tmp_path, accumulate):
     dm = DigitsDataModule(batch_size=64)
-    model = ImageClassifier(net="cnn", net_kwargs={"widths": [8]}, image_size=8, optimizer=OptimizerConfig(lr=0.01), scheduler=SchedulerConfig(name="cosine", warmup_steps=3, min_lr_ratio=0.05))
+    model = ImageClassifier(
+        net="cnn",
+        net_kwargs={"widths": [8]},
+        image_size=8,
+        optimizer=OptimizerConfig(lr=0.01),
+        scheduler=SchedulerConfig(name="cosine", warmup_steps=3, min_lr_ratio=0.05),
+    )
     rec = _RecordLR()
-    trainer = L.Trainer(max_epochs=2, accumulate_grad_batches=accumulate, callbacks=[rec], logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=2,
+        accumulate_grad_batches=accumulate,
+        callbacks=[rec],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, dm)
     sched = trainer.lr_scheduler_configs[0].scheduler
     assert sched.last_epoch == trainer.global_step == trainer.estimated_stepping_batches

@@ -84,11 +84,15 @@ def test_loader_position_survives_a_checkpoint():
 
 def test_negatives_follow_the_batch_not_the_call_order():
     seen = torch.zeros(4, 50, dtype=torch.bool)
-    data = InteractionBatches({"user": torch.tensor([0, 1, 2, 3] * 10), "item": torch.arange(40)}, negatives=3, seen=seen, seed=5)
+    data = InteractionBatches(
+        {"user": torch.tensor([0, 1, 2, 3] * 10), "item": torch.arange(40)}, negatives=3, seen=seen, seed=5
+    )
     sampler_a = ShardedBatchSampler(40, 8, shuffle=True, seed=5)
     batches = list(sampler_a)
     forward = [data[b]["negatives"] for b in batches]
     backward = [data[b]["negatives"] for b in reversed(batches)][::-1]
     assert all(torch.equal(a, b) for a, b in zip(forward, backward))  # a resumed run draws the same negatives
-    other_rank = [data[b]["negatives"] for b in ShardedBatchSampler(40, 8, shuffle=True, seed=5, num_replicas=2, rank=1)]
+    other_rank = [
+        data[b]["negatives"] for b in ShardedBatchSampler(40, 8, shuffle=True, seed=5, num_replicas=2, rank=1)
+    ]
     assert not torch.equal(other_rank[0], forward[1])  # each rank its own draws, even for the same position

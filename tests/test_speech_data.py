@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from recipes.data.speech.datamodule import SpeechDataModule
 from recipes.data.speech.audio import AudioError, read_audio
 from recipes.data.speech.batching import LengthBucketSampler, padding_fraction
 from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk, read_librispeech, read_manifest
-from recipes.modules.speech.text import decode
+from recipes.data.speech.datamodule import SpeechDataModule
 from recipes.modules.errors import RecipeError
+from recipes.modules.speech.text import decode
 
 CARDS = Path("/usr/share/pocketsphinx/test/data/cards")  # real 16 kHz recordings (pocketsphinx-testdata)
 
@@ -61,9 +61,14 @@ def test_librispeech_reader(tmp_path):
     chapter.mkdir(parents=True)
     for i in range(2):
         _tone(chapter / f"84-121123-000{i}.flac", 0.5)
-    (chapter / "84-121123.trans.txt").write_text("84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n")
+    (chapter / "84-121123.trans.txt").write_text(
+        "84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n"
+    )
     pairs = read_librispeech(tmp_path)
-    assert [(p.name, t) for p, t in pairs] == [("84-121123-0000.flac", "GO DO YOU HEAR"), ("84-121123-0001.flac", "BUT IN LESS THAN FIVE MINUTES")]
+    assert [(p.name, t) for p, t in pairs] == [
+        ("84-121123-0000.flac", "GO DO YOU HEAR"),
+        ("84-121123-0001.flac", "BUT IN LESS THAN FIVE MINUTES"),
+    ]
     assert read_audio(pairs[0][0], 16000).shape == (8000,)
     (chapter / "84-121123.trans.txt").write_text("84-121123-0000 GO\n84-121123-0009 MISSING AUDIO\n")
     with pytest.raises(RecipeError, match="line 2: no 84-121123-0009.flac"):
@@ -115,15 +120,26 @@ def test_bucketing_limits_padding():
 
 
 def test_manifest_datamodule_split_and_batches(tmp_path):
-    texts = [line.split("</s>")[0].replace("<s>", "").strip() for line in (CARDS / "cards.transcription").read_text().splitlines()]
+    texts = [
+        line.split("</s>")[0].replace("<s>", "").strip()
+        for line in (CARDS / "cards.transcription").read_text().splitlines()
+    ]
     for i in range(1, 6):
         shutil.copy(CARDS / f"00{i}.wav", tmp_path / f"{i}.wav")
     _tone(tmp_path / "tone.wav", 0.5)
-    rows = [{"audio": f"{i}.wav", "text": t} for i, t in enumerate(texts, 1)] + [{"audio": "tone.wav", "text": "[tone]"}]
+    rows = [{"audio": f"{i}.wav", "text": t} for i, t in enumerate(texts, 1)] + [
+        {"audio": "tone.wav", "text": "[tone]"}
+    ]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    dm = SpeechDataModule("manifest", manifest=str(tmp_path / "m.jsonl"), val_fraction=0.2, test_fraction=0.2, batch_size=2)
+    dm = SpeechDataModule(
+        "manifest", manifest=str(tmp_path / "m.jsonl"), val_fraction=0.2, test_fraction=0.2, batch_size=2
+    )
     dm.setup("fit")
-    assert {k: len(v) for k, v in dm.splits.items()} == {"val": 1, "test": 1, "train": 3}  # the non-speech row is dropped
+    assert {k: len(v) for k, v in dm.splits.items()} == {
+        "val": 1,
+        "test": 1,
+        "train": 3,
+    }  # the non-speech row is dropped
     waves, wave_lengths, targets, target_lengths, index = next(iter(dm.val_dataloader()))
     assert decode(targets[0, : target_lengths[0]].tolist()) in texts
     assert waves.shape == (1, int(wave_lengths[0])) and index.tolist() == [0]

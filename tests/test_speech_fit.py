@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
 from recipes.__main__ import main
+from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
 from tests.conftest import CONFIGS, QUIET
 
 
@@ -33,12 +33,44 @@ def _digits_manifest(folder: Path) -> Path:
 
 def test_fit_then_transcribe_a_folder(tmp_path, caplog):
     root = tmp_path / "run"
-    args = ["--config", str(CONFIGS / "speech_recognition.yaml"), *QUIET, "--trainer.default_root_dir", str(root),
-            "--data.corpus", "manifest", "--data.manifest", str(_digits_manifest(tmp_path)), "--data.batch_size", "8",
-            "--data.val_fraction", "0.15", "--data.test_fraction", "0.0",
-            "--model.net_kwargs", '{"dim": 96, "hidden": 96, "layers": 2, "dropout": 0.0}', "--model.spec_augment", "false"]
-    assert main(["fit", *args, "--trainer.max_epochs", "50", "--trainer.log_every_n_steps", "1",
-                 "--model.optimizer.lr", "0.01", "--model.scheduler.warmup_fraction", "0.02"]) == 0
+    args = [
+        "--config",
+        str(CONFIGS / "speech_recognition.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.corpus",
+        "manifest",
+        "--data.manifest",
+        str(_digits_manifest(tmp_path)),
+        "--data.batch_size",
+        "8",
+        "--data.val_fraction",
+        "0.15",
+        "--data.test_fraction",
+        "0.0",
+        "--model.net_kwargs",
+        '{"dim": 96, "hidden": 96, "layers": 2, "dropout": 0.0}',
+        "--model.spec_augment",
+        "false",
+    ]
+    assert (
+        main(
+            [
+                "fit",
+                *args,
+                "--trainer.max_epochs",
+                "50",
+                "--trainer.log_every_n_steps",
+                "1",
+                "--model.optimizer.lr",
+                "0.01",
+                "--model.scheduler.warmup_fraction",
+                "0.02",
+            ]
+        )
+        == 0
+    )
     loss = _logged(root, "train/loss")
     assert len(loss) >= 100 and np.mean(loss[-6:]) < 0.5 * np.mean(loss[:6])
     assert _logged(root, "val/cer")[-1] < 1.0  # validation decodes to text that overlaps the references
@@ -51,7 +83,21 @@ def test_fit_then_transcribe_a_folder(tmp_path, caplog):
     sf.write(folder / "empty.wav", np.zeros(0, dtype=np.int16), 16000)  # a valid WAV header, no samples
     out = tmp_path / "pred.csv"
     with caplog.at_level(logging.WARNING):
-        assert main(["predict", *args, "--ckpt_path", "best", "--data.predict_dir", str(folder), "--predictions.output", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    *args,
+                    "--ckpt_path",
+                    "best",
+                    "--data.predict_dir",
+                    str(folder),
+                    "--predictions.output",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     rows = list(csv.DictReader(open(out)))
     assert sorted(Path(r["id"]).name for r in rows) == ["12.wav", "40.wav", "7.wav"] and set(rows[0]) == {"id", "text"}
     assert all(r["text"].strip() for r in rows)  # the model emits characters, not only blanks

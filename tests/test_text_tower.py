@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -31,7 +30,14 @@ TINY = {"max_length": 8, "dim": 8, "grad_items": 4}
 
 def _model(dm: MovieLensDataModule, **kw) -> Recommender:
     kw.setdefault("net_kwargs", TINY)
-    return Recommender(net="text_tower", objective=dm.task, num_users=dm.num_users, num_items=dm.num_items, rating_mean=dm.rating_mean, **kw)
+    return Recommender(
+        net="text_tower",
+        objective=dm.task,
+        num_users=dm.num_users,
+        num_items=dm.num_items,
+        rating_mean=dm.rating_mean,
+        **kw,
+    )
 
 
 def test_item_texts_from_both_layouts(grouplens):  # noqa: F811
@@ -60,7 +66,9 @@ def test_layerwise_learning_rates(small_movielens):
     dm = MovieLensDataModule(root=str(small_movielens))
     model = _model(dm)
     d, lr, n = 0.7, 1e-3, 6
-    opt = create_optimizer(model, OptimizerConfig(lr=lr, weight_decay=0.1, layer_decay=d, layer_decay_root="net.text.encoder.layer"))
+    opt = create_optimizer(
+        model, OptimizerConfig(lr=lr, weight_decay=0.1, layer_decay=d, layer_decay_root="net.text.encoder.layer")
+    )
     group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
     for name, p in model.named_parameters():
         g = group_of[id(p)]
@@ -71,7 +79,10 @@ def test_layerwise_learning_rates(small_movielens):
         else:
             expected = 1.0  # the head: projection, ID and user embeddings
         assert g["lr"] == pytest.approx(lr * expected), name
-        no_decay = p.ndim <= 1 or name in ("net.user_bias.weight", "net.item_bias.weight")  # biases, LayerNorm, (N, 1) bias tables
+        no_decay = p.ndim <= 1 or name in (
+            "net.user_bias.weight",
+            "net.item_bias.weight",
+        )  # biases, LayerNorm, (N, 1) bias tables
         assert g["weight_decay"] == (0.0 if no_decay else 0.1), name
 
 
@@ -91,12 +102,25 @@ class _Probe(L.Callback):
 
 def test_freeze_stops_then_restarts_gradient_flow(small_movielens, tmp_path):
     dm = MovieLensDataModule(root=str(small_movielens), batch_size=32)
-    model = _model(dm, finetune=FinetuneConfig(freeze_steps=2), optimizer=OptimizerConfig(lr=1e-3, weight_decay=0.1), scheduler={"name": "none"})
+    model = _model(
+        dm,
+        finetune=FinetuneConfig(freeze_steps=2),
+        optimizer=OptimizerConfig(lr=1e-3, weight_decay=0.1),
+        scheduler={"name": "none"},
+    )
     before = model.net.text.encoder.layer[0].attention.self.query.weight.detach().clone()
     head_before = model.net.item_proj.weight.detach().clone()
     probe = _Probe()
-    trainer = L.Trainer(max_steps=4, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[probe], default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=4,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[probe],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, dm)
     assert probe.grads == [False, False, True, True]
     assert torch.equal(probe.weights[0], before) and torch.equal(probe.weights[1], before)  # no decay either
@@ -107,9 +131,25 @@ def test_freeze_stops_then_restarts_gradient_flow(small_movielens, tmp_path):
 
 def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path):
     root, out = tmp_path / "run", tmp_path / "exported"
-    args = ["--config", str(CONFIGS / "recommendation_text_tower.yaml"), *QUIET, "--trainer.default_root_dir", str(root),
-            "--data.root", str(small_movielens), "--data.batch_size", "64", "--model.net_kwargs", "{max_length: 12, dim: 16, grad_items: 8}",
-            "--model.finetune.freeze_epochs", "1", "--model.cold_threshold", "10", "--model.optimizer.lr_mult", "{net.text: 1.0}"]
+    args = [
+        "--config",
+        str(CONFIGS / "recommendation_text_tower.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.root",
+        str(small_movielens),
+        "--data.batch_size",
+        "64",
+        "--model.net_kwargs",
+        "{max_length: 12, dim: 16, grad_items: 8}",
+        "--model.finetune.freeze_epochs",
+        "1",
+        "--model.cold_threshold",
+        "10",
+        "--model.optimizer.lr_mult",
+        "{net.text: 1.0}",
+    ]
     fit = run_recipes("fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4")
     assert fit.returncode == 0, fit.stderr[-2000:]
     assert "unfroze 101 tensors under net.text at epoch 1" in fit.stderr + fit.stdout
@@ -125,7 +165,9 @@ def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path):
     assert len(rows) > 0
     rmse = math.sqrt(sum((float(r["score"]) - float(r["rating"])) ** 2 for r in rows) / len(rows))
     assert m["test/rmse_cold"] == pytest.approx(rmse, rel=1e-4)
-    export = run_recipes("export", *args, "--ckpt_path", "last", "--out_dir", str(out))  # last: after the fine-tuned epoch
+    export = run_recipes(
+        "export", *args, "--ckpt_path", "last", "--out_dir", str(out)
+    )  # last: after the fine-tuned epoch
     assert export.returncode == 0, export.stderr[-2000:]
     loaded = AutoModel.from_pretrained(out)
     state = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
@@ -138,19 +180,31 @@ def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path):
 
 def test_ranking_logs_cold_metrics_for_an_id_only_net(small_movielens, tmp_path):
     dm = MovieLensDataModule(root=str(small_movielens), task="ranking", split="leave_last_out")
-    model = Recommender(net="popularity", objective="ranking", num_users=dm.num_users, num_items=dm.num_items, cold_threshold=30)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    model = Recommender(
+        net="popularity", objective="ranking", num_users=dm.num_users, num_items=dm.num_items, cold_threshold=30
+    )
+    trainer = L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     out = trainer.test(model, dm, verbose=False)[0]
     counts = dm.item_train_counts()
     held_out = dm.events["item"][dm.splits_index["test"]]
     cold = counts[held_out] <= 30
     scores = counts.float().expand(len(held_out), -1)  # popularity, ranked by hand over the same candidates
-    exclude = dm._mask(torch.cat([dm.splits_index["train"], dm.splits_index["val"]]))[dm.events["user"][dm.splits_index["test"]]]
+    exclude = dm._mask(torch.cat([dm.splits_index["train"], dm.splits_index["val"]]))[
+        dm.events["user"][dm.splits_index["test"]]
+    ]
     ahead = (scores >= scores.gather(1, held_out.unsqueeze(1))) & ~exclude
     ahead[torch.arange(len(held_out)), held_out] = False
     hits = (ahead.sum(1) < 10).float()
     assert 0 < int(cold.sum()) < len(held_out)
-    assert out["test/hr@10_cold"] == pytest.approx(hits[cold].mean().item()) and out["test/hr@10"] == pytest.approx(hits.mean().item())
+    assert out["test/hr@10_cold"] == pytest.approx(hits[cold].mean().item()) and out["test/hr@10"] == pytest.approx(
+        hits.mean().item()
+    )
 
 
 def test_bad_input(small_movielens, tmp_path):
@@ -159,9 +213,20 @@ def test_bad_input(small_movielens, tmp_path):
     for name in ("ml-100k.inter", "ml-100k.user"):
         (no_titles / name).write_text((small_movielens / name).read_text())
     rows = [line.split("\t") for line in (small_movielens / "ml-100k.item").read_text().splitlines()]
-    (no_titles / "ml-100k.item").write_text("\n".join("\t".join([r[0], *r[2:]]) for r in rows) + "\n")  # no movie_title column
-    args = ["--config", str(CONFIGS / "recommendation_text_tower.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path / "run"),
-            "--data.root", str(no_titles), "--trainer.max_epochs", "1"]
+    (no_titles / "ml-100k.item").write_text(
+        "\n".join("\t".join([r[0], *r[2:]]) for r in rows) + "\n"
+    )  # no movie_title column
+    args = [
+        "--config",
+        str(CONFIGS / "recommendation_text_tower.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+        "--data.root",
+        str(no_titles),
+        "--trainer.max_epochs",
+        "1",
+    ]
     bad = run_recipes("fit", *args)
     assert bad.returncode == 2 and "hold no movie titles" in bad.stderr.strip().splitlines()[-1]
     dm = MovieLensDataModule(root=str(small_movielens))

@@ -12,15 +12,27 @@ import numpy as np
 import pytest
 import torch
 
+from recipes.__main__ import main
 from recipes.data.speech.audio import read_many
 from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
-from recipes.modules.speech.text import normalize_text
 from recipes.modules.pretrained import resolve_pretrained
-from recipes.__main__ import main
+from recipes.modules.speech.text import normalize_text
 from tests.conftest import CONFIGS, QUIET
 
-PROMPTS = ["agent-pass", "auth-thankyou", "conf-getpin", "conf-invalidpin", "conf-locked", "conf-onlyperson",
-           "hello-world", "vm-goodbye", "vm-incorrect", "vm-nomore", "vm-password", "vm-theperson"]
+PROMPTS = [
+    "agent-pass",
+    "auth-thankyou",
+    "conf-getpin",
+    "conf-invalidpin",
+    "conf-locked",
+    "conf-onlyperson",
+    "hello-world",
+    "vm-goodbye",
+    "vm-incorrect",
+    "vm-nomore",
+    "vm-password",
+    "vm-theperson",
+]
 
 
 def _logged(root: Path, key: str) -> list[float]:
@@ -45,13 +57,48 @@ def test_finetune_export_and_transcribe_like_the_module(tmp_path):
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     root = tmp_path / "run"
-    args = ["--config", str(CONFIGS / "speech_whisper.yaml"), *QUIET, "--trainer.default_root_dir", str(root),
-            "--data.corpus", "manifest", "--data.manifest", str(_manifest(tmp_path)), "--data.batch_size", "5",
-            "--data.val_fraction", "0.17", "--data.test_fraction", "0.0", "--model.max_new_tokens", "24"]
-    assert main(["fit", *args, "--trainer.max_epochs", "3", "--trainer.log_every_n_steps", "1", "--model.finetune.freeze_epochs", "3",
-                 "--model.optimizer.lr", "1e-4", "--model.scheduler.warmup_fraction", "0.0"]) == 0
+    args = [
+        "--config",
+        str(CONFIGS / "speech_whisper.yaml"),
+        *QUIET,
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.corpus",
+        "manifest",
+        "--data.manifest",
+        str(_manifest(tmp_path)),
+        "--data.batch_size",
+        "5",
+        "--data.val_fraction",
+        "0.17",
+        "--data.test_fraction",
+        "0.0",
+        "--model.max_new_tokens",
+        "24",
+    ]
+    assert (
+        main(
+            [
+                "fit",
+                *args,
+                "--trainer.max_epochs",
+                "3",
+                "--trainer.log_every_n_steps",
+                "1",
+                "--model.finetune.freeze_epochs",
+                "3",
+                "--model.optimizer.lr",
+                "1e-4",
+                "--model.scheduler.warmup_fraction",
+                "0.0",
+            ]
+        )
+        == 0
+    )
     loss = _logged(root, "train/loss")
-    assert len(loss) == 6 and np.mean(loss[-2:]) < 0.5 * np.mean(loss[:2])  # the lowercase, unpunctuated targets are learnt
+    assert len(loss) == 6 and np.mean(loss[-2:]) < 0.5 * np.mean(
+        loss[:2]
+    )  # the lowercase, unpunctuated targets are learnt
     assert _logged(root, "val/wer")[-1] < 0.5
 
     out = tmp_path / "exported"
@@ -59,15 +106,33 @@ def test_finetune_export_and_transcribe_like_the_module(tmp_path):
     model = WhisperForConditionalGeneration.from_pretrained(out).eval()
     processor = WhisperProcessor.from_pretrained(out)
     base = WhisperForConditionalGeneration.from_pretrained(resolve_pretrained("openai/whisper-tiny.en"))
-    assert not torch.equal(model.model.decoder.layers[0].fc1.weight, base.model.decoder.layers[0].fc1.weight)  # fine-tuned
-    assert torch.equal(model.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight)  # frozen throughout
+    assert not torch.equal(
+        model.model.decoder.layers[0].fc1.weight, base.model.decoder.layers[0].fc1.weight
+    )  # fine-tuned
+    assert torch.equal(
+        model.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight
+    )  # frozen throughout
 
     folder = tmp_path / "audio"
     folder.mkdir()
     for name in ("conf-getpin", "vm-goodbye", "hello-world"):
         shutil.copy(Path(ASTERISK_ROOT) / f"{name}.wav", folder / f"{name}.wav")
     pred = tmp_path / "pred.csv"
-    assert main(["predict", *args, "--ckpt_path", "best", "--data.predict_dir", str(folder), "--predictions.output", str(pred)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *args,
+                "--ckpt_path",
+                "best",
+                "--data.predict_dir",
+                str(folder),
+                "--predictions.output",
+                str(pred),
+            ]
+        )
+        == 0
+    )
     rows = {Path(r["id"]).stem: r["text"] for r in csv.DictReader(open(pred))}
 
     names = sorted(rows)

@@ -14,10 +14,15 @@ import torchaudio
 from safetensors.torch import load_file
 
 from recipes.data.speech.corpora import ASTERISK_ROOT
-from recipes.modules.speech.text import normalize_text
 from recipes.modules.errors import RecipeError
 from recipes.modules.pretrained import resolve_pretrained
-from recipes.modules.speech.whisper_import import convert_ctranslate2_whisper, ctranslate2_to_hf, read_ctranslate2, whisper_config
+from recipes.modules.speech.text import normalize_text
+from recipes.modules.speech.whisper_import import (
+    convert_ctranslate2_whisper,
+    ctranslate2_to_hf,
+    read_ctranslate2,
+    whisper_config,
+)
 
 HUB_ID = "openai/whisper-tiny.en"
 
@@ -44,7 +49,13 @@ def test_every_tensor_is_mapped_and_fused_projections_rebuild_exactly(ct2, conve
     assert spec == "WhisperSpec" and aliases == {"decoder/projection/weight": "decoder/embeddings/weight"}
     hf = load_file(converted / "model.safetensors")
     cfg = json.loads((converted / "config.json").read_text())
-    assert (cfg["encoder_layers"], cfg["decoder_layers"], cfg["d_model"], cfg["encoder_attention_heads"], cfg["vocab_size"]) == (4, 4, 384, 6, 51864)
+    assert (
+        cfg["encoder_layers"],
+        cfg["decoder_layers"],
+        cfg["d_model"],
+        cfg["encoder_attention_heads"],
+        cfg["vocab_size"],
+    ) == (4, 4, 384, 6, 51864)
     # Counting both ways: CTranslate2's floating tensors hold exactly transformers' tensors plus the zero k biases of
     # every self- and cross-attention (transformers' k_proj has none); the tied output projection is stored once.
     arrays = {n: t for n, t in variables.items() if t.ndim > 0}
@@ -66,12 +77,22 @@ def test_every_tensor_is_mapped_and_fused_projections_rebuild_exactly(ct2, conve
                 assert torch.equal(kv, variables[f"{ct_l}/attention/linear_1/weight"])
                 kv_bias = torch.cat([torch.zeros(d), hf[f"{hf_l}.encoder_attn.v_proj.bias"]])
                 assert torch.equal(kv_bias, variables[f"{ct_l}/attention/linear_1/bias"])
-                assert torch.equal(hf[f"{hf_l}.encoder_attn.out_proj.bias"], variables[f"{ct_l}/attention/linear_2/bias"])
+                assert torch.equal(
+                    hf[f"{hf_l}.encoder_attn.out_proj.bias"], variables[f"{ct_l}/attention/linear_2/bias"]
+                )
     assert torch.equal(hf["model.encoder.embed_positions.weight"], variables["encoder/position_encodings/encodings"])
     assert torch.equal(hf["model.decoder.embed_tokens.weight"], variables["decoder/embeddings/weight"])
     gen = json.loads((converted / "generation_config.json").read_text())
-    assert gen["no_timestamps_token_id"] == 50362 and gen["decoder_start_token_id"] == 50257 and gen["eos_token_id"] == 50256
-    assert gen["begin_suppress_tokens"] == [220, 50256] and len(gen["suppress_tokens"]) == 90 and gen["is_multilingual"] is False
+    assert (
+        gen["no_timestamps_token_id"] == 50362
+        and gen["decoder_start_token_id"] == 50257
+        and gen["eos_token_id"] == 50256
+    )
+    assert (
+        gen["begin_suppress_tokens"] == [220, 50256]
+        and len(gen["suppress_tokens"]) == 90
+        and gen["is_multilingual"] is False
+    )
 
 
 def test_an_unused_or_missing_tensor_fails_loudly(ct2, source):
@@ -81,8 +102,13 @@ def test_an_unused_or_missing_tensor_fails_loudly(ct2, source):
     with pytest.raises(RecipeError, match="unused .*decoder/extra/weight"):
         ctranslate2_to_hf({**variables, "decoder/extra/weight": torch.zeros(2, 2)}, aliases, config)
     with pytest.raises(RecipeError, match="lacks"):
-        ctranslate2_to_hf({k: v for k, v in variables.items() if k != "encoder/layer_2/ffn/linear_0/bias"}, aliases, config)
-    for name, size in (("encoder/layer_0/self_attention/linear_0/bias", 3), ("decoder/layer_3/attention/linear_1/bias", 2)):
+        ctranslate2_to_hf(
+            {k: v for k, v in variables.items() if k != "encoder/layer_2/ffn/linear_0/bias"}, aliases, config
+        )
+    for name, size in (
+        ("encoder/layer_0/self_attention/linear_0/bias", 3),
+        ("decoder/layer_3/attention/linear_1/bias", 2),
+    ):
         with pytest.raises(RecipeError, match=f"{name} has a nonzero key bias"):
             ctranslate2_to_hf({**variables, name: torch.ones(size * config.d_model)}, aliases, config)
 
@@ -99,7 +125,10 @@ def test_converted_model_transcribes_a_real_recording(converted):
     with torch.no_grad():
         ids = model.generate(features, max_new_tokens=32)
     assert (ids <= 50256).all()  # text tokens and <|endoftext|> only: no timestamps (<|notimestamps|> was forced)
-    assert normalize_text(processor.batch_decode(ids, skip_special_tokens=True)[0]) == "please enter the conference pin number"
+    assert (
+        normalize_text(processor.batch_decode(ids, skip_special_tokens=True)[0])
+        == "please enter the conference pin number"
+    )
 
 
 def test_conversion_is_cached_and_reused(source, converted, monkeypatch):

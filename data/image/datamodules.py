@@ -7,10 +7,9 @@ the batch reaches its device (``on_after_batch_transfer``), so the work runs on 
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import gzip
 import importlib.resources
+from typing import ClassVar
 
 import lightning as L
 import numpy as np
@@ -19,7 +18,14 @@ from torchvision.transforms import v2
 
 from recipes.data.batching import TensorBatchDataset, batch_loader
 from recipes.data.image.folders import ImageFolderSet
-from recipes.data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, FASHION_MNIST_HELP, existing_path, find_files, read_idx
+from recipes.data.sources import (
+    FASHION_MNIST,
+    FASHION_MNIST_DEBIAN,
+    FASHION_MNIST_HELP,
+    existing_path,
+    find_files,
+    read_idx,
+)
 from recipes.modules.errors import ConfigError
 
 __all__ = ["ImageDataModule", "FashionMNISTDataModule", "MNIST5kDataModule", "DigitsDataModule"]
@@ -42,7 +48,12 @@ class ImageDataModule(L.LightningDataModule):
     """
 
     # This datamodule's attribute -> the model argument the CLI sets from it (recipes/cli.py, when both exist).
-    model_links: ClassVar[dict[str, str]] = {"num_classes": "num_classes", "in_channels": "in_channels", "image_size": "image_size", "classes": "class_names"}
+    model_links: ClassVar[dict[str, str]] = {
+        "num_classes": "num_classes",
+        "in_channels": "in_channels",
+        "image_size": "image_size",
+        "classes": "class_names",
+    }
 
     # What the model needs to know (linked into its arguments by the CLI) and the pixel statistics.
     classes: tuple[str, ...] = ()
@@ -51,12 +62,22 @@ class ImageDataModule(L.LightningDataModule):
     mean: float = 0.5
     std: float = 0.5
 
-    def __init__(self, batch_size: int = 256, val_size: int = 5000, seed: int = 0, augment: bool = False, augment_chunk: int = 16, predict_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        batch_size: int = 256,
+        val_size: int = 5000,
+        seed: int = 0,
+        augment: bool = False,
+        augment_chunk: int = 16,
+        predict_dir: str | None = None,
+    ) -> None:
         super().__init__()
         if batch_size < 1 or val_size < 0 or augment_chunk < 1:
             raise ConfigError("batch_size and augment_chunk must be >= 1 and val_size >= 0", "fix the data settings")
         if predict_dir is not None:
-            existing_path(predict_dir, "data.predict_dir", "folder", "pass a folder of PNG/JPEG files to --data.predict_dir")
+            existing_path(
+                predict_dir, "data.predict_dir", "folder", "pass a folder of PNG/JPEG files to --data.predict_dir"
+            )
         self.batch_size, self.val_size, self.seed = batch_size, val_size, seed
         self.augment, self.augment_chunk, self.predict_dir = augment, augment_chunk, predict_dir
         self.splits: dict[str, TensorBatchDataset] = {}
@@ -75,7 +96,9 @@ class ImageDataModule(L.LightningDataModule):
             return
         train_x, train_y, test_x, test_y = self.load()
         if self.val_size >= len(train_x):
-            raise ConfigError(f"val_size {self.val_size} leaves no training data ({len(train_x)} samples)", "lower data.val_size")
+            raise ConfigError(
+                f"val_size {self.val_size} leaves no training data ({len(train_x)} samples)", "lower data.val_size"
+            )
         perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.seed))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size :]
         self.splits = {
@@ -132,16 +155,37 @@ class FashionMNISTDataModule(ImageDataModule):
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
     mean, std = 0.2860, 0.3530
 
-    def __init__(self, root: str | None = None, download: bool = True, batch_size: int = 256, val_size: int = 5000, seed: int = 0, augment: bool = False, augment_chunk: int = 16, predict_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        download: bool = True,
+        batch_size: int = 256,
+        val_size: int = 5000,
+        seed: int = 0,
+        augment: bool = False,
+        augment_chunk: int = 16,
+        predict_dir: str | None = None,
+    ) -> None:
         super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
         if root is not None:
-            existing_path(root, "data.root", "folder", f"pass the folder holding the four Fashion-MNIST IDX files, or leave data.root unset to use {FASHION_MNIST_DEBIAN} or the download")
+            existing_path(
+                root,
+                "data.root",
+                "folder",
+                "pass the folder holding the four Fashion-MNIST IDX files, "
+                f"or leave data.root unset to use {FASHION_MNIST_DEBIAN} or the download",
+            )
         self.root, self.download = root, download
 
     def load(self):
         raw = find_files(FASHION_MNIST, self.root, FASHION_MNIST_DEBIAN, FASHION_MNIST_HELP, self.download)
         t = {k: read_idx(v, FASHION_MNIST[k].name) for k, v in raw.items()}
-        return t["train_images"].unsqueeze(1), t["train_labels"].long(), t["test_images"].unsqueeze(1), t["test_labels"].long()
+        return (
+            t["train_images"].unsqueeze(1),
+            t["train_labels"].long(),
+            t["test_images"].unsqueeze(1),
+            t["test_labels"].long(),
+        )
 
 
 def _split_test(x: torch.Tensor, y: torch.Tensor, test_size: int, seed: int):
@@ -160,7 +204,16 @@ class MNIST5kDataModule(ImageDataModule):
     classes = tuple(str(d) for d in range(10))
     mean, std = 0.1307, 0.3081
 
-    def __init__(self, test_size: int = 1000, batch_size: int = 128, val_size: int = 500, seed: int = 0, augment: bool = False, augment_chunk: int = 16, predict_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        test_size: int = 1000,
+        batch_size: int = 128,
+        val_size: int = 500,
+        seed: int = 0,
+        augment: bool = False,
+        augment_chunk: int = 16,
+        predict_dir: str | None = None,
+    ) -> None:
         super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
         self.test_size = test_size
 
@@ -185,7 +238,16 @@ class DigitsDataModule(ImageDataModule):
     classes = tuple(str(d) for d in range(10))
     image_size = 8
 
-    def __init__(self, test_size: int = 297, batch_size: int = 64, val_size: int = 200, seed: int = 0, augment: bool = False, augment_chunk: int = 16, predict_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        test_size: int = 297,
+        batch_size: int = 64,
+        val_size: int = 200,
+        seed: int = 0,
+        augment: bool = False,
+        augment_chunk: int = 16,
+        predict_dir: str | None = None,
+    ) -> None:
         super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
         self.test_size = test_size
 
@@ -197,4 +259,3 @@ class DigitsDataModule(ImageDataModule):
         d = load_digits()
         x = torch.from_numpy((d.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)
         return _split_test(x, torch.from_numpy(d.target.astype(np.int64)), self.test_size, self.seed)
-

@@ -27,7 +27,9 @@ class ImageFolderSet:
     def __init__(self, folder: str | Path, channels: int, size: int) -> None:
         root = Path(folder).expanduser()
         if not root.is_dir():
-            raise DataError(f"predict_dir {root} is not a folder", "pass a folder of PNG/JPEG files to --data.predict_dir")
+            raise DataError(
+                f"predict_dir {root} is not a folder", "pass a folder of PNG/JPEG files to --data.predict_dir"
+            )
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
         images, self.paths, self.skipped = [], [], []
@@ -41,6 +43,8 @@ class ImageFolderSet:
             images.append(F.resize(img, [size, size], antialias=True))
             self.paths.append(path)
         if not images:
-            raise DataError(f"no decodable PNG/JPEG file in {root} ({len(self.skipped)} skipped)", "check the folder's contents")
+            raise DataError(
+                f"no decodable PNG/JPEG file in {root} ({len(self.skipped)} skipped)", "check the folder's contents"
+            )
         self.images = torch.stack(images)
         log.warning("predict: %d images from %s, %d skipped", len(self.paths), root, len(self.skipped))

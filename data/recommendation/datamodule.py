@@ -21,9 +21,16 @@ import torch
 from torch import Tensor
 
 from recipes.data.batching import batch_loader
-from recipes.data.recommendation.interactions import InteractionBatches, sample_negatives
-from recipes.data.recommendation.encode import Encoded, encode, item_texts, read_pairs, split_leave_last_out, split_random
+from recipes.data.recommendation.encode import (
+    Encoded,
+    encode,
+    item_texts,
+    read_pairs,
+    split_leave_last_out,
+    split_random,
+)
 from recipes.data.recommendation.files import read_movielens
+from recipes.data.recommendation.interactions import InteractionBatches, sample_negatives
 from recipes.data.sources import existing_path
 from recipes.modules.errors import ConfigError
 
@@ -53,7 +60,10 @@ class MovieLensDataModule(L.LightningDataModule):
 
     # This datamodule's attribute -> the model argument the CLI sets from it (recipes/cli.py, when both exist).
     model_links: ClassVar[dict[str, str]] = {
-        "num_users": "num_users", "num_items": "num_items", "feature_sizes": "feature_sizes", "rating_mean": "rating_mean",
+        "num_users": "num_users",
+        "num_items": "num_items",
+        "feature_sizes": "feature_sizes",
+        "rating_mean": "rating_mean",
         "task": "objective",
     }
 
@@ -79,11 +89,22 @@ class MovieLensDataModule(L.LightningDataModule):
         if predict_topk is not None and predict_topk < 1:
             raise ConfigError(f"predict_topk must be >= 1, got {predict_topk}", "e.g. --data.predict_topk 10")
         if root is not None:
-            existing_path(root, "data.root", "folder", "point it at an extracted ml-100k.zip (u.data, u.user, u.item) or RecBole's atomic files (ml-100k.inter ...), or leave it unset to use the copy in the recbole wheel")
+            existing_path(
+                root,
+                "data.root",
+                "folder",
+                "point it at an extracted ml-100k.zip (u.data, u.user, u.item) or RecBole's atomic files "
+                "(ml-100k.inter ...), or leave it unset to use the copy in the recbole wheel",
+            )
         if predict_pairs is not None:
             existing_path(predict_pairs, "data.predict_pairs", "file", "give a CSV with one user,item pair a line")
         self.task, self.split, self.fold, self.eval_protocol = task, split, fold, eval_protocol
-        self.batch_size, self.eval_batch_size, self.num_negatives, self.seed = batch_size, eval_batch_size, num_negatives, seed
+        self.batch_size, self.eval_batch_size, self.num_negatives, self.seed = (
+            batch_size,
+            eval_batch_size,
+            num_negatives,
+            seed,
+        )
         self.root, self.predict_pairs, self.predict_topk = root, predict_pairs, predict_topk
         # Read now: the CLI links the vocabulary sizes into the model before setup() runs.
         self.tables = read_movielens(root)
@@ -134,16 +155,26 @@ class MovieLensDataModule(L.LightningDataModule):
         t = self.tables
         if self.split == "official":
             if self.fold not in t.folds:
-                raise ConfigError(f"split official needs u{self.fold}.base and u{self.fold}.test in {t.folder}",
-                                  "pass --data.root to an extracted ml-100k.zip, or use split random / leave_last_out")
+                raise ConfigError(
+                    f"split official needs u{self.fold}.base and u{self.fold}.test in {t.folder}",
+                    "pass --data.root to an extracted ml-100k.zip, or use split random / leave_last_out",
+                )
             base, test = t.folds[self.fold]
             parts = [self.encoded.index(base, f"u{self.fold}.base"), self.encoded.index(test, f"u{self.fold}.test")]
             self._n_base = len(base.user)
-            return {"user": torch.cat([p[0] for p in parts]), "item": torch.cat([p[1] for p in parts]),
-                    "rating": torch.from_numpy(np.concatenate([base.rating, test.rating])),
-                    "timestamp": torch.from_numpy(np.concatenate([base.timestamp, test.timestamp]))}
+            return {
+                "user": torch.cat([p[0] for p in parts]),
+                "item": torch.cat([p[1] for p in parts]),
+                "rating": torch.from_numpy(np.concatenate([base.rating, test.rating])),
+                "timestamp": torch.from_numpy(np.concatenate([base.timestamp, test.timestamp])),
+            }
         user, item = self.encoded.index(t.ratings, "the ratings file")
-        return {"user": user, "item": item, "rating": torch.from_numpy(t.ratings.rating), "timestamp": torch.from_numpy(t.ratings.timestamp)}
+        return {
+            "user": user,
+            "item": item,
+            "rating": torch.from_numpy(t.ratings.rating),
+            "timestamp": torch.from_numpy(t.ratings.timestamp),
+        }
 
     def _split(self) -> dict[str, Tensor]:
         n = len(self.events["user"])
@@ -173,7 +204,11 @@ class MovieLensDataModule(L.LightningDataModule):
             gen = torch.Generator().manual_seed(self.seed + (1 if stage == "val" else 2))
             tensors["candidates"] = sample_negatives(self.seen_all, tensors["user"], 100, gen)
             return InteractionBatches(tensors)
-        exclude = self.seen_train if stage == "val" else self._mask(torch.cat([self.splits_index["train"], self.splits_index["val"]]))
+        exclude = (
+            self.seen_train
+            if stage == "val"
+            else self._mask(torch.cat([self.splits_index["train"], self.splits_index["val"]]))
+        )
         return InteractionBatches(tensors, lookups={"exclude": (exclude, "user")})
 
     def setup(self, stage: str | None = None) -> None:
@@ -183,11 +218,17 @@ class MovieLensDataModule(L.LightningDataModule):
             self.datasets = {s: InteractionBatches(self._pairs(self.splits_index[s])) for s in ("train", "val", "test")}
         else:
             if bool(self.seen_train.all(dim=1).any()):
-                raise ConfigError("a user has rated every item: no negatives to sample", "use a split that holds out some items per user")
+                raise ConfigError(
+                    "a user has rated every item: no negatives to sample",
+                    "use a split that holds out some items per user",
+                )
             rows = self.splits_index["train"]
             train = {k: self.events[k][rows] for k in ("user", "item")}
-            self.datasets = {"train": InteractionBatches(train, negatives=self.num_negatives, seen=self.seen_train, seed=self.seed),
-                             "val": self._ranking_eval("val"), "test": self._ranking_eval("test")}
+            self.datasets = {
+                "train": InteractionBatches(train, negatives=self.num_negatives, seen=self.seen_train, seed=self.seed),
+                "val": self._ranking_eval("val"),
+                "test": self._ranking_eval("test"),
+            }
         self.datasets["predict"] = self._predict_set()
 
     def _predict_set(self) -> InteractionBatches:
@@ -195,15 +236,20 @@ class MovieLensDataModule(L.LightningDataModule):
         if self.predict_topk:
             users = torch.arange(self.num_users)
             k = torch.tensor(min(self.predict_topk, self.num_items))
-            return InteractionBatches({"user": users, "user_id": user_ids, "row": users}, lookups={"exclude": (self.seen_all, "user")},
-                                      constants={"item_ids": item_ids, "k": k})
+            return InteractionBatches(
+                {"user": users, "user_id": user_ids, "row": users},
+                lookups={"exclude": (self.seen_all, "user")},
+                constants={"item_ids": item_ids, "k": k},
+            )
         if self.predict_pairs:
             user, item = read_pairs(self.predict_pairs, self.encoded)
             tensors = {"user": user, "item": item}
         else:  # the test split, with the true rating beside each score
             tensors = self._pairs(self.splits_index["test"])
         rows = torch.arange(len(tensors["user"]))  # each pair's line, so rows from several processes merge in order
-        return InteractionBatches({**tensors, "user_id": user_ids[tensors["user"]], "item_id": item_ids[tensors["item"]], "row": rows})
+        return InteractionBatches(
+            {**tensors, "user_id": user_ids[tensors["user"]], "item_id": item_ids[tensors["item"]], "row": rows}
+        )
 
     def train_dataloader(self):
         return batch_loader(self.datasets["train"], self.batch_size, shuffle=True, seed=self.seed)

@@ -19,7 +19,16 @@ from recipes.data.recommendation.files import GENRES, MovieLensTables, Ratings
 from recipes.data.sources import existing_path
 from recipes.modules.errors import ConfigError
 
-__all__ = ["Encoded", "encode", "item_texts", "split_random", "split_leave_last_out", "read_pairs", "AGE_EDGES", "YEAR_EDGES"]
+__all__ = [
+    "Encoded",
+    "encode",
+    "item_texts",
+    "split_random",
+    "split_leave_last_out",
+    "read_pairs",
+    "AGE_EDGES",
+    "YEAR_EDGES",
+]
 
 # MovieLens 1M's age groups (under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+); index 0 is "unknown".
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
@@ -48,7 +57,10 @@ class Encoded:
             pos = np.clip(np.searchsorted(vocab, raw), 0, len(vocab) - 1)
             unknown = vocab[pos] != raw
             if unknown.any():
-                raise ConfigError(f"{where} names {kind} {raw[unknown][0]}, which u.data does not", "replace the fold files with intact copies")
+                raise ConfigError(
+                    f"{where} names {kind} {raw[unknown][0]}, which u.data does not",
+                    "replace the fold files with intact copies",
+                )
             out.append(torch.from_numpy(pos.astype(np.int64)))
         return out[0], out[1]
 
@@ -81,7 +93,13 @@ def encode(tables: MovieLensTables) -> Encoded:
         "user_dense": _standardized(age, age >= 0),
         "item_dense": _standardized(year, year > 0),
     }
-    sizes = {"age": len(AGE_EDGES) + 2, "gender": 3, "occupation": len(occupations) + 1, "year": len(YEAR_EDGES) + 2, "genre": len(GENRES)}
+    sizes = {
+        "age": len(AGE_EDGES) + 2,
+        "gender": 3,
+        "occupation": len(occupations) + 1,
+        "year": len(YEAR_EDGES) + 2,
+        "genre": len(GENRES),
+    }
     return Encoded(user_ids, item_ids, features, sizes)
 
 
@@ -92,8 +110,11 @@ def item_texts(tables: MovieLensTables, item_ids: np.ndarray) -> list[str]:
     ``"unknown"``, as u.item's own placeholder movie does.
     """
     if not tables.titles:
-        raise ConfigError(f"the MovieLens files in {tables.folder} hold no movie titles, which item texts need",
-                          "use GroupLens u.item or a RecBole ml-100k.item with a movie_title column (the recbole wheel's copy has one)")
+        raise ConfigError(
+            f"the MovieLens files in {tables.folder} hold no movie titles, which item texts need",
+            "use GroupLens u.item or a RecBole ml-100k.item with a movie_title column "
+            "(the recbole wheel's copy has one)",
+        )
     out = []
     for i in item_ids:
         year, genres = tables.items.get(int(i), (None, ()))
@@ -140,7 +161,9 @@ def read_pairs(path: str | Path, encoded: Encoded) -> tuple[Tensor, Tensor]:
     """
     path = existing_path(path, "data.predict_pairs", "file", "give a CSV with one user,item pair a line")
     with open(path, newline="") as fh:
-        rows = [(n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)]  # blank lines are not rows
+        rows = [
+            (n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)
+        ]  # blank lines are not rows
     if rows and not all(c.strip().lstrip("-").isdigit() for c in rows[0][1][:2]):
         rows = rows[1:]  # a header such as "user,item"
     malformed, pairs = [], []

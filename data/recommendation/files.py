@@ -31,8 +31,27 @@ GET_DATA = (
     "extracted ml-100k.zip (u.data, u.user, u.item) or to RecBole's atomic files (ml-100k.inter ...)"
 )
 # The 19 genre flags of u.item, in file order (RecBole's "class" column uses the same names).
-GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-          "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 _YEAR = re.compile(r"(\d{4})\s*$")
 _TITLE_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")  # u.item titles end in "(1995)"; RecBole's keep the year apart
 
@@ -56,14 +75,18 @@ class MovieLensTables:
     items: dict[int, tuple[int | None, tuple[str, ...]]]  # raw id -> (release year or None, genres)
     folds: dict[int, tuple[Ratings, Ratings]] = field(default_factory=dict)  # k -> (u{k}.base, u{k}.test)
     folder: Path = Path(".")
-    titles: dict[int, str] = field(default_factory=dict)  # raw id -> title without the year; empty if the files hold none
+    titles: dict[int, str] = field(
+        default_factory=dict
+    )  # raw id -> title without the year; empty if the files hold none
 
 
 def recbole_folder() -> Path:
     """``recbole/dataset_example/ml-100k`` inside the installed wheel (not imported, only located)."""
     spec = importlib.util.find_spec("recbole")
     if spec is None or spec.origin is None:
-        raise DataError("MovieLens 100K not found: the recbole package is not installed and no --data.root was given", GET_DATA)
+        raise DataError(
+            "MovieLens 100K not found: the recbole package is not installed and no --data.root was given", GET_DATA
+        )
     return Path(os.path.dirname(spec.origin)) / "dataset_example" / "ml-100k"
 
 
@@ -77,7 +100,9 @@ def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
 
 
 def _bad(path: Path, lineno: int, line: str, why: str) -> ConfigError:
-    return ConfigError(f"{path} line {lineno} is corrupt ({why}): {line[:80]!r}", "replace the file with an intact copy; " + GET_DATA)
+    return ConfigError(
+        f"{path} line {lineno} is corrupt ({why}): {line[:80]!r}", "replace the file with an intact copy; " + GET_DATA
+    )
 
 
 def _parse_ratings(path: Path, lines: list[str], sep: str, first: int, cols: tuple[int, int, int, int]) -> Ratings:
@@ -96,7 +121,9 @@ def _parse_ratings(path: Path, lines: list[str], sep: str, first: int, cols: tup
     if not rows:
         raise DataError(f"{path} holds no ratings", GET_DATA)
     arr = np.array(rows, dtype=np.float64)
-    return Ratings(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int64))
+    return Ratings(
+        arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int64)
+    )
 
 
 def _year(text: str) -> int | None:
@@ -140,7 +167,9 @@ def _atomic(path: Path, needed: tuple[str, ...]) -> tuple[list[str], dict[str, i
     header = [h.split(":")[0] for h in lines[0].split("\t")] if lines else []
     missing = [n for n in needed if n not in header]
     if missing:
-        raise DataError(f"{path} has no column {', '.join(missing)} in its header", "replace it with an intact copy; " + GET_DATA)
+        raise DataError(
+            f"{path} has no column {', '.join(missing)} in its header", "replace it with an intact copy; " + GET_DATA
+        )
     return lines, {n: header.index(n) for n in needed}
 
 
@@ -155,7 +184,11 @@ def _read_atomic(folder: Path) -> MovieLensTables:
         if line.strip():
             parts = line.split("\t")
             try:
-                users[int(parts[col["user_id"]])] = (int(parts[col["age"]]), parts[col["gender"]], parts[col["occupation"]])
+                users[int(parts[col["user_id"]])] = (
+                    int(parts[col["age"]]),
+                    parts[col["gender"]],
+                    parts[col["occupation"]],
+                )
             except (ValueError, IndexError):
                 raise _bad(path, lineno, line, "expected user_id, age, gender, occupation") from None
     path = folder / "ml-100k.item"

@@ -15,7 +15,9 @@ from recipes.data.batching import TensorBatchDataset
 __all__ = ["InteractionBatches", "sample_negatives"]
 
 
-def sample_negatives(seen: Tensor, users: Tensor, k: int, generator: torch.Generator | None = None, max_rounds: int = 1000) -> Tensor:
+def sample_negatives(
+    seen: Tensor, users: Tensor, k: int, generator: torch.Generator | None = None, max_rounds: int = 1000
+) -> Tensor:
     """``k`` items per user drawn uniformly from the items ``seen[user]`` marks False.
 
     Rejection sampling, vectorized: draw all, redraw only the collisions until none is left. Every user

@@ -42,13 +42,27 @@ class SyntheticRegressionDataModule(L.LightningDataModule):
     # This datamodule's attribute -> the model argument the CLI sets from it (recipes/cli.py, when both exist).
     model_links: ClassVar[dict[str, str]] = {"dim": "dim"}
 
-    def __init__(self, num_train: int = 2048, num_val: int = 512, dim: int = 32, condition: float = 100.0,
-                 noise: float = 0.1, batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_train: int = 2048,
+        num_val: int = 512,
+        dim: int = 32,
+        condition: float = 100.0,
+        noise: float = 0.1,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if min(num_train, num_val, dim, batch_size) < 1 or condition < 1 or noise < 0:
-            raise ConfigError("synthetic regression needs positive sizes, condition >= 1 and noise >= 0", "check data.num_train, num_val, dim, condition, noise, batch_size")
+            raise ConfigError(
+                "synthetic regression needs positive sizes, condition >= 1 and noise >= 0",
+                "check data.num_train, num_val, dim, condition, noise, batch_size",
+            )
         if num_train <= dim:
-            raise ConfigError(f"num_train {num_train} must exceed dim {dim} for a unique least-squares optimum", "raise data.num_train")
+            raise ConfigError(
+                f"num_train {num_train} must exceed dim {dim} for a unique least-squares optimum",
+                "raise data.num_train",
+            )
         self.save_hyperparameters()
         g = torch.Generator().manual_seed(seed)
         scales = condition ** -torch.linspace(0, 1, dim)

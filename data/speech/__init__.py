@@ -1,1 +1,1 @@
-"""Speech data: corpora (Asterisk prompts, LibriSpeech layout, manifests), audio, espeak-ng speech and length-bucketed batches."""
+"""Speech data: corpora (Asterisk prompts, LibriSpeech, manifests), audio, espeak-ng speech, length-bucketed batches."""

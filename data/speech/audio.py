@@ -62,16 +62,25 @@ class AudioFolder:
     """
 
     def __init__(self, sample_rate: int, folder: str | Path | None = None, files: list[str] | None = None) -> None:
-        candidates = [existing_path(f, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths") for f in files or []]
+        candidates = [
+            existing_path(f, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths")
+            for f in files or []
+        ]
         if folder is not None:
             root = Path(folder).expanduser()
             if not root.is_dir():
-                raise DataError(f"predict_dir {root} is not a folder", "pass a folder of WAV/FLAC files to --data.predict_dir")
+                raise DataError(
+                    f"predict_dir {root} is not a folder", "pass a folder of WAV/FLAC files to --data.predict_dir"
+                )
             candidates += sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
         if not candidates:
-            raise DataError("nothing to transcribe", "pass --data.predict_dir FOLDER or --data.predict_paths [a.wav, b.flac]")
+            raise DataError(
+                "nothing to transcribe", "pass --data.predict_dir FOLDER or --data.predict_paths [a.wav, b.flac]"
+            )
         self.waves, kept, self.skipped = read_many(candidates, sample_rate)
         self.paths = [candidates[i] for i in kept]
         log.warning("predict: %d audio files to transcribe, %d skipped", len(self.paths), len(self.skipped))
         if not self.paths:
-            raise DataError(f"no decodable audio among {len(candidates)} files ({len(self.skipped)} skipped)", "check the files")
+            raise DataError(
+                f"no decodable audio among {len(candidates)} files ({len(self.skipped)} skipped)", "check the files"
+            )

@@ -66,8 +66,16 @@ class LengthBucketSampler(ShardedBatchSampler):
         num_replicas, rank: as ``ShardedBatchSampler`` (None reads the process group).
     """
 
-    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0, bucket_batches: int = 8,
-                 num_replicas: int | None = None, rank: int | None = None) -> None:
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        bucket_batches: int = 8,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
         if bucket_batches < 1:
             raise ValueError("bucket_batches must be >= 1")
         super().__init__(len(lengths), batch_size, shuffle, seed, num_replicas=num_replicas, rank=rank)

@@ -17,13 +17,19 @@ import torch
 from torch.utils.data import DataLoader
 
 from recipes.data.batching import ResumableLoader
-from recipes.data.speech.espeak import synthesize_variants
 from recipes.data.sources import existing_path
 from recipes.data.speech.audio import AudioFolder, read_many
 from recipes.data.speech.batching import LengthBucketSampler, UtteranceSet, collate_utterances
-from recipes.data.speech.corpora import ASTERISK_ROOT, ASTERISK_TRANSCRIPTS, read_asterisk, read_librispeech, read_manifest
-from recipes.modules.speech.text import decode, encode, normalize_text, vocab_size
+from recipes.data.speech.corpora import (
+    ASTERISK_ROOT,
+    ASTERISK_TRANSCRIPTS,
+    read_asterisk,
+    read_librispeech,
+    read_manifest,
+)
+from recipes.data.speech.espeak import synthesize_variants
 from recipes.modules.errors import ConfigError
+from recipes.modules.speech.text import decode, encode, normalize_text, vocab_size
 
 __all__ = ["SpeechDataModule"]
 
@@ -84,24 +90,46 @@ class SpeechDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ConfigError("val_fraction and test_fraction must be in [0, 1) and sum below 1", "fix data.val_fraction / data.test_fraction")
+            raise ConfigError(
+                "val_fraction and test_fraction must be in [0, 1) and sum below 1",
+                "fix data.val_fraction / data.test_fraction",
+            )
         if batch_size < 1 or sample_rate < 1000 or espeak_augment < 0 or max_seconds <= 0:
-            raise ConfigError("batch_size >= 1, sample_rate >= 1000, espeak_augment >= 0 and max_seconds > 0 are required", "fix the data settings")
+            raise ConfigError(
+                "batch_size >= 1, sample_rate >= 1000, espeak_augment >= 0 and max_seconds > 0 are required",
+                "fix the data settings",
+            )
         if corpus == "manifest" and not manifest:
             raise ConfigError("corpus manifest needs a manifest file", "set data.manifest to a JSONL file")
         if corpus == "librispeech" and not root:
             raise ConfigError("corpus librispeech needs its folder", "set data.root to e.g. LibriSpeech/dev-clean")
         # Paths the user gave must exist now; only the defaults (None, the Asterisk transcripts) are looked up later.
         for key, value, kind, fix in (
-            ("root", root, "folder", "pass the Asterisk sounds folder or a LibriSpeech split folder, or leave data.root unset for the Asterisk prompts"),
+            (
+                "root",
+                root,
+                "folder",
+                "pass the Asterisk sounds folder or a LibriSpeech split folder, "
+                "or leave data.root unset for the Asterisk prompts",
+            ),
             ("manifest", manifest, "file", 'pass a JSONL file of {"audio": ..., "text": ...} lines'),
-            ("transcripts", None if transcripts == ASTERISK_TRANSCRIPTS else transcripts, "file", f"pass the Asterisk transcript file, or leave data.transcripts unset for {ASTERISK_TRANSCRIPTS}"),
+            (
+                "transcripts",
+                None if transcripts == ASTERISK_TRANSCRIPTS else transcripts,
+                "file",
+                f"pass the Asterisk transcript file, or leave data.transcripts unset for {ASTERISK_TRANSCRIPTS}",
+            ),
             ("predict_dir", predict_dir, "folder", "pass a folder of WAV/FLAC files"),
         ):
             if value is not None:
                 existing_path(value, f"data.{key}", kind, fix)
         self.corpus, self.root, self.manifest, self.transcripts = corpus, root, manifest, transcripts
-        self.val_fraction, self.test_fraction, self.seed, self.batch_size = val_fraction, test_fraction, seed, batch_size
+        self.val_fraction, self.test_fraction, self.seed, self.batch_size = (
+            val_fraction,
+            test_fraction,
+            seed,
+            batch_size,
+        )
         self.sample_rate, self.max_seconds, self.test_split = sample_rate, max_seconds, test_split
         self.espeak_augment, self.espeak_cache = espeak_augment, espeak_cache
         self.predict_dir, self.predict_paths = predict_dir, predict_paths
@@ -126,7 +154,10 @@ class SpeechDataModule(L.LightningDataModule):
             return pairs
         kept = [(p, t) for p, t in pairs if any(fnmatch.fnmatch(_relative(p, base), pat) for pat in self.include)]
         if not kept:
-            raise ConfigError(f"data.include {self.include} matches none of the {len(pairs)} recordings", f"patterns match paths relative to {base}, e.g. digits/*")
+            raise ConfigError(
+                f"data.include {self.include} matches none of the {len(pairs)} recordings",
+                f"patterns match paths relative to {base}, e.g. digits/*",
+            )
         return kept
 
     def _load(self, pairs: list[tuple[Path, str]]) -> tuple[list[torch.Tensor], list[list[int]], list[Path]]:
@@ -146,7 +177,9 @@ class SpeechDataModule(L.LightningDataModule):
         n = len(waves)
         n_val, n_test = round(n * self.val_fraction), round(n * self.test_fraction)
         if n - n_val - n_test < 1:
-            raise ConfigError(f"{n} utterances leave nothing to train on", "lower data.val_fraction / data.test_fraction")
+            raise ConfigError(
+                f"{n} utterances leave nothing to train on", "lower data.val_fraction / data.test_fraction"
+            )
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
         parts = {"val": perm[:n_val], "test": perm[n_val : n_val + n_test], "train": perm[n_val + n_test :]}
         for name, idx in parts.items():
@@ -160,7 +193,13 @@ class SpeechDataModule(L.LightningDataModule):
             s_waves, s_targets, _ = self._load(synth)
             train_w, train_t = train_w + s_waves, train_t + s_targets
         self.fit_set = UtteranceSet(train_w, train_t)
-        log.info("speech: %d train (%d synthesized), %d val, %d test utterances", len(train_w), len(train_w) - len(train_idx), n_val, n_test)
+        log.info(
+            "speech: %d train (%d synthesized), %d val, %d test utterances",
+            len(train_w),
+            len(train_w) - len(train_idx),
+            n_val,
+            n_test,
+        )
 
     def _loader(self, dataset: UtteranceSet, shuffle: bool) -> DataLoader:
         sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=shuffle, seed=self.seed)

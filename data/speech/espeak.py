@@ -22,11 +22,15 @@ ESPEAK_VOICES = ("en+f3", "en+f2", "en+f4", "en-us+f3", "en-us+f5", "en+m3", "en
 def _espeak() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise DataError("espeak_augment needs the espeak-ng program", "apt-get install espeak-ng, or set data.espeak_augment: 0")
+        raise DataError(
+            "espeak_augment needs the espeak-ng program", "apt-get install espeak-ng, or set data.espeak_augment: 0"
+        )
     return exe
 
 
-def synthesize_variants(texts: list[str], variants: int, cache_dir: str | Path, seed: int = 0) -> list[tuple[Path, str]]:
+def synthesize_variants(
+    texts: list[str], variants: int, cache_dir: str | Path, seed: int = 0
+) -> list[tuple[Path, str]]:
     """``variants`` synthesized WAVs for every text, (path, text) pairs, each with a seeded random
     voice, speed (120-190 words a minute) and pitch (30-70)."""
     exe, cache = _espeak(), Path(cache_dir).expanduser()
@@ -41,9 +45,16 @@ def synthesize_variants(texts: list[str], variants: int, cache_dir: str | Path, 
             if not path.is_file():
                 tmp = path.with_suffix(".tmp.wav")
                 try:
-                    subprocess.run([exe, "-w", str(tmp), "-v", voice, "-s", str(speed), "-p", str(pitch), text], check=True, capture_output=True, timeout=60)
+                    subprocess.run(
+                        [exe, "-w", str(tmp), "-v", voice, "-s", str(speed), "-p", str(pitch), text],
+                        check=True,
+                        capture_output=True,
+                        timeout=60,
+                    )
                 except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-                    raise DataError(f"espeak-ng failed on {text[:40]!r} ({exc})", "check the espeak-ng installation") from None
+                    raise DataError(
+                        f"espeak-ng failed on {text[:40]!r} ({exc})", "check the espeak-ng installation"
+                    ) from None
                 tmp.replace(path)  # only complete files enter the cache
             out.append((path, text))
     return out

@@ -1,4 +1,5 @@
-"""Image classification: a network from ``recipes.modules.image.nets``, cross-entropy with label smoothing, accuracy per stage.
+"""Image classification: a network from ``recipes.modules.image.nets``, cross-entropy with label smoothing,
+accuracy per stage.
 
 Fine-tuning: ``pretrained`` names weights (``torchvision:<WEIGHTS>`` or a checkpoint file, see
 ``recipes.modules.image.weights``) copied over the freshly initialized network when fitting starts. They are
@@ -20,9 +21,9 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
+from recipes.modules.image.nets import build_image_net
 from recipes.modules.image.weights import backbone_prefixes, load_image_weights, parse_pretrained
 from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.image.nets import build_image_net
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.pretrained import FinetuneConfig
@@ -72,8 +73,13 @@ class ImageClassifier(L.LightningModule):
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
         self.finetune_config = as_config(FinetuneConfig, finetune)
-        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config,
-                            finetune=self.finetune_config)
+        save_config_hparams(
+            self,
+            optimizer=self.optimizer_config,
+            scheduler=self.scheduler_config,
+            init=self.init_config,
+            finetune=self.finetune_config,
+        )
         self.net = build_image_net(net, in_channels, num_classes, image_size, **(net_kwargs or {}))
         apply_init(self.net, self.init_config)
         self.head_name = f"net.{self.net.head_name}"
@@ -82,9 +88,15 @@ class ImageClassifier(L.LightningModule):
         elif new_head:
             raise ConfigError("new_head is set but pretrained is not", "set model.pretrained, or drop model.new_head")
         if self.finetune_config.gradient_checkpointing or self.finetune_config.trust_remote_code:
-            raise ConfigError("finetune.gradient_checkpointing and finetune.trust_remote_code apply to transformers backbones, not image networks", "leave them false")
+            raise ConfigError(
+                "finetune.gradient_checkpointing and finetune.trust_remote_code apply to transformers backbones, "
+                "not image networks",
+                "leave them false",
+            )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in range(3))
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
+        )
         # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
@@ -148,4 +160,7 @@ class ImageClassifier(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         ft = self.finetune_config
-        return [*optimization_callbacks(), *(ft.freeze_callbacks(self.backbone_prefixes()) if ft.freeze_epochs or ft.freeze_steps else [])]
+        return [
+            *optimization_callbacks(),
+            *(ft.freeze_callbacks(self.backbone_prefixes()) if ft.freeze_epochs or ft.freeze_steps else []),
+        ]

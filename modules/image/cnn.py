@@ -27,7 +27,16 @@ class SmallCNN(nn.Module):
     head_name = "head"  # the classification head, relative to this network
     torchvision_arch = None  # not a torchvision architecture: no torchvision weights
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128), convs_per_stage: int = 1, dropout: float = 0.1, head: str = "flatten", image_size: int = 28) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        widths: tuple[int, ...] = (32, 64, 128),
+        convs_per_stage: int = 1,
+        dropout: float = 0.1,
+        head: str = "flatten",
+        image_size: int = 28,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
@@ -43,7 +52,9 @@ class SmallCNN(nn.Module):
         if head == "flatten":
             self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin * size * size, num_classes))
         elif head == "pool":
-            self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+            self.head = nn.Sequential(
+                nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)
+            )
         else:
             raise ValueError(f"head must be 'flatten' or 'pool', got {head!r}")
 

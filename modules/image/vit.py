@@ -27,13 +27,33 @@ class SmallViT(VisionTransformer):
     head_name = "heads"  # the classification head, relative to this network
     torchvision_arch = None  # no torchvision weights exist for these dimensions
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, patch_size: int | None = None, num_layers: int = 4, num_heads: int = 4, hidden_dim: int = 64, mlp_dim: int = 128, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        image_size: int = 28,
+        patch_size: int | None = None,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        hidden_dim: int = 64,
+        mlp_dim: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
         patch = patch_size or next(p for p in (7, 4, 2, 1) if image_size % p == 0)
         if image_size % patch:
             raise ValueError(f"patch_size {patch} does not divide image_size {image_size}")
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim {hidden_dim} is not a multiple of num_heads {num_heads}")
-        super().__init__(image_size=image_size, patch_size=patch, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim, mlp_dim=mlp_dim, dropout=dropout, num_classes=num_classes)
+        super().__init__(
+            image_size=image_size,
+            patch_size=patch,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            mlp_dim=mlp_dim,
+            dropout=dropout,
+            num_classes=num_classes,
+        )
         self.conv_proj = nn.Conv2d(in_channels, hidden_dim, kernel_size=patch, stride=patch)
 
     def no_weight_decay(self) -> set[str]:

@@ -29,16 +29,27 @@ from recipes.modules.checkpoint_file import read_checkpoint, written_by
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import mark_pretrained
 
-__all__ = ["PretrainedSource", "LoadReport", "parse_pretrained", "read_state_dict", "load_image_weights", "backbone_prefixes", "torchvision_cache_path"]
+__all__ = [
+    "PretrainedSource",
+    "LoadReport",
+    "parse_pretrained",
+    "read_state_dict",
+    "load_image_weights",
+    "backbone_prefixes",
+    "torchvision_cache_path",
+]
 
 SUFFIXES = (".ckpt", ".pt", ".pth", ".safetensors")
 PREFIXES = ("", "net.", "module.", "model.")
-FILE_FIX = f"give an existing checkpoint file ({', '.join(SUFFIXES)}) or torchvision:<WEIGHTS> for a torchvision architecture"
+FILE_FIX = (
+    f"give an existing checkpoint file ({', '.join(SUFFIXES)}) or torchvision:<WEIGHTS> for a torchvision architecture"
+)
 
 
 @dataclass(frozen=True)
 class PretrainedSource:
-    """A parsed ``pretrained`` string: torchvision weights (``kind="torchvision"``, ``name`` the enum member) or a file."""
+    """A parsed ``pretrained`` string: torchvision weights (``kind="torchvision"``, ``name`` the enum member)
+    or a file."""
 
     kind: str
     name: str
@@ -58,8 +69,11 @@ class LoadReport:
         def some(names: list[str]) -> str:
             return f" ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})" if names else ""
 
-        return (f"pretrained {self.source}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped)}{some(self.skipped)}, "
-                f"missing {len(self.missing)}{some(self.missing)}, unused {len(self.unused)}")
+        return (
+            f"pretrained {self.source}: loaded {len(self.loaded)} tensors, "
+            f"skipped {len(self.skipped)}{some(self.skipped)}, "
+            f"missing {len(self.missing)}{some(self.missing)}, unused {len(self.unused)}"
+        )
 
 
 def _torchvision_weights(net: nn.Module, name: str):
@@ -67,21 +81,30 @@ def _torchvision_weights(net: nn.Module, name: str):
 
     arch = getattr(net, "torchvision_arch", None)
     if arch is None:
-        raise ConfigError(f"torchvision:{name} needs a torchvision architecture, and {type(net).__name__} is not one", f"use model.net resnet18, or a local checkpoint file ({', '.join(SUFFIXES)})")
+        raise ConfigError(
+            f"torchvision:{name} needs a torchvision architecture, and {type(net).__name__} is not one",
+            f"use model.net resnet18, or a local checkpoint file ({', '.join(SUFFIXES)})",
+        )
     enum = get_model_weights(arch)
     try:
         return enum[name]
     except KeyError:
-        raise ConfigError(f"torchvision has no {enum.__name__}.{name}", f"choose one of {', '.join(['DEFAULT', *(w.name for w in enum)])}") from None
+        raise ConfigError(
+            f"torchvision has no {enum.__name__}.{name}",
+            f"choose one of {', '.join(['DEFAULT', *(w.name for w in enum)])}",
+        ) from None
 
 
 def parse_pretrained(source: str, net: nn.Module) -> PretrainedSource:
-    """Check the form of ``source`` without reading anything (the file may be gone when a fine-tuned model is reloaded)."""
+    """Check the form of ``source`` without reading anything (the file may be gone when a fine-tuned model is
+    reloaded)."""
     if source.startswith("torchvision:"):
         weights = _torchvision_weights(net, source.split(":", 1)[1])
         return PretrainedSource("torchvision", weights.name)
     if Path(source).suffix.lower() not in SUFFIXES:
-        raise ConfigError(f"pretrained {source!r} is neither torchvision:<WEIGHTS> nor a {'/'.join(SUFFIXES)} file", FILE_FIX)
+        raise ConfigError(
+            f"pretrained {source!r} is neither torchvision:<WEIGHTS> nor a {'/'.join(SUFFIXES)} file", FILE_FIX
+        )
     return PretrainedSource("file", source)
 
 
@@ -104,8 +127,12 @@ def _read(source: PretrainedSource, net: nn.Module) -> tuple[dict[str, Tensor], 
             weights = _torchvision_weights(net, source.name)
             enum = type(weights).__name__
             raise ConfigError(
-                f"torchvision weights {enum}.{weights.name} are not in torchvision's cache: no {path} (TORCH_HOME={os.environ.get('TORCH_HOME', 'unset')}) and nothing is downloaded at run time",
-                f"where a network is reachable run python -c 'import torchvision; torchvision.models.{enum}.{weights.name}.get_state_dict()' and copy {weights.url.rsplit('/', 1)[-1]} into {path.parent}, set TORCH_HOME to a folder whose hub/checkpoints holds it, or give a local checkpoint file",
+                f"torchvision weights {enum}.{weights.name} are not in torchvision's cache: no {path} "
+                f"(TORCH_HOME={os.environ.get('TORCH_HOME', 'unset')}) and nothing is downloaded at run time",
+                "where a network is reachable run python -c "
+                f"'import torchvision; torchvision.models.{enum}.{weights.name}.get_state_dict()' "
+                f"and copy {weights.url.rsplit('/', 1)[-1]} into {path.parent}, "
+                "set TORCH_HOME to a folder whose hub/checkpoints holds it, or give a local checkpoint file",
             )
     else:
         path = Path(source.name).expanduser()
@@ -118,7 +145,11 @@ def _read(source: PretrainedSource, net: nn.Module) -> tuple[dict[str, Tensor], 
         try:
             obj = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ConfigError(f"pretrained checkpoint {path} is truncated or corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", f"replace it with an intact copy, or {FILE_FIX}") from None
+            raise ConfigError(
+                f"pretrained checkpoint {path} is truncated or corrupt "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                f"replace it with an intact copy, or {FILE_FIX}",
+            ) from None
     else:  # torch.load(weights_only=True), with one message for each way a file can fail
         obj = read_checkpoint(path, "pretrained checkpoint", FILE_FIX)
     writer = written_by(obj)
@@ -140,8 +171,11 @@ def _best_reading(net: nn.Module, state: dict[str, Tensor]) -> tuple[nn.Module, 
     for target in targets:
         own = target.state_dict()
         for prefix in PREFIXES:
-            renamed = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            score = (sum(k in own and own[k].shape == v.shape for k, v in renamed.items()), sum(k in own for k in renamed))
+            renamed = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            score = (
+                sum(k in own and own[k].shape == v.shape for k, v in renamed.items()),
+                sum(k in own for k in renamed),
+            )
             if score > best_score:
                 best, best_score = (target, renamed), score
     return best
@@ -172,7 +206,10 @@ def load_image_weights(net: nn.Module, source: str, skip: tuple[str, ...] = ()) 
     report.unused = [k for k in state if k not in own]
     if not take:
         whose = f" (a checkpoint of {writer})" if writer else ""
-        raise ConfigError(f"pretrained checkpoint {source}{whose} matches no tensor of {type(net).__name__} ({report.summary()})", "give a checkpoint of the same network (model.net and model.net_kwargs as when it was trained)")
+        raise ConfigError(
+            f"pretrained checkpoint {source}{whose} matches no tensor of {type(net).__name__} ({report.summary()})",
+            "give a checkpoint of the same network (model.net and model.net_kwargs as when it was trained)",
+        )
     target.load_state_dict(take, strict=False)
     for mod_name, module in target.named_modules():
         names = [f"{mod_name}.{k}" if mod_name else k for k in module.state_dict()]

@@ -6,7 +6,18 @@ from recipes.modules.optim.registry import OptimizerInfo, get_optimizer_info, li
 from recipes.modules.optim.schedules import SCHEDULES, SchedulerConfig, build_scheduler, lr_multiplier
 
 __all__ = [
-    "OptimizerConfig", "configure_optimization", "create_optimizer", "GroupRules", "build_param_groups",
-    "no_decay_names", "OptimizerInfo", "get_optimizer_info", "list_optimizers", "register_optimizer",
-    "SCHEDULES", "SchedulerConfig", "build_scheduler", "lr_multiplier",
+    "OptimizerConfig",
+    "configure_optimization",
+    "create_optimizer",
+    "GroupRules",
+    "build_param_groups",
+    "no_decay_names",
+    "OptimizerInfo",
+    "get_optimizer_info",
+    "list_optimizers",
+    "register_optimizer",
+    "SCHEDULES",
+    "SchedulerConfig",
+    "build_scheduler",
+    "lr_multiplier",
 ]

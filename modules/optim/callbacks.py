@@ -23,7 +23,8 @@ class ParamGroupLogger(Callback):
             rows = describe_groups(opt.param_groups)
             lines = [f"{type(opt).__name__} parameter groups:"]
             lines += [
-                f"  {r['group']:<28} {r['tensors']:>4} tensors {r['params']:>12,} params  lr {r['lr']:.3g}  wd {r['weight_decay']:g}"
+                f"  {r['group']:<28} {r['tensors']:>4} tensors {r['params']:>12,} params  "
+                f"lr {r['lr']:.3g}  wd {r['weight_decay']:g}"
                 for r in rows
             ]
             rank_zero_info("\n".join(lines))
@@ -36,7 +37,9 @@ class FiniteLossGuard(Callback):
     checkpoint on disk stays as it was.
     """
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss.detach()).all():
             raise TrainingDiverged(trainer.global_step, float(loss.detach().float().mean()))
@@ -98,4 +101,3 @@ class EMA(WeightAveraging):
 def optimization_callbacks() -> list[Callback]:
     """The callbacks every task module adds through ``configure_callbacks``."""
     return [ParamGroupLogger(), FiniteLossGuard(), OptimizerModeSwitch()]
-

@@ -25,7 +25,13 @@ from recipes.modules.optim.schedules import SchedulerConfig, build_scheduler
 if TYPE_CHECKING:
     import lightning as L
 
-__all__ = ["OptimizerConfig", "create_optimizer", "configure_optimization", "fused_supported", "fused_clipping_conflict"]
+__all__ = [
+    "OptimizerConfig",
+    "create_optimizer",
+    "configure_optimization",
+    "fused_supported",
+    "fused_clipping_conflict",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +77,31 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         if not self.lr >= 0:  # also catches NaN
-            raise ConfigError(f"learning rate must be >= 0, got {self.lr}", "set model.optimizer.lr to a positive number, e.g. 1e-3")
+            raise ConfigError(
+                f"learning rate must be >= 0, got {self.lr}", "set model.optimizer.lr to a positive number, e.g. 1e-3"
+            )
         if self.weight_decay < 0 or (self.embedding_weight_decay or 0) < 0:
-            raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}", "set model.optimizer.weight_decay >= 0")
+            raise ConfigError(
+                f"weight decay must be >= 0, got {self.weight_decay}", "set model.optimizer.weight_decay >= 0"
+            )
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}", "use e.g. 0.75, or null to turn it off")
+            raise ConfigError(
+                f"layer_decay must be in (0, 1], got {self.layer_decay}", "use e.g. 0.75, or null to turn it off"
+            )
         if any(m < 0 for m in self.lr_mult.values()):
             raise ConfigError("lr_mult values must be >= 0", "fix model.optimizer.lr_mult")
         get_optimizer_info(self.name)  # fail at parse time, with the closest names
 
     @property
     def rules(self) -> GroupRules:
-        return GroupRules(self.weight_decay, self.decay_1d, self.embedding_weight_decay, dict(self.lr_mult), self.layer_decay, self.layer_decay_root)
+        return GroupRules(
+            self.weight_decay,
+            self.decay_1d,
+            self.embedding_weight_decay,
+            dict(self.lr_mult),
+            self.layer_decay,
+            self.layer_decay_root,
+        )
 
     @property
     def schedule_free(self) -> bool:
@@ -111,13 +130,21 @@ def fused_clipping_conflict(trainer: "L.Trainer") -> str | None:
     if not (clip and clip > 0):
         return None
     if isinstance(plugin, MixedPrecision):
-        return f"Lightning refuses to clip a fused optimizer's gradients under precision {plugin.precision} (gradient_clip_val {clip:g})"
+        return (
+            f"Lightning refuses to clip a fused optimizer's gradients under precision {plugin.precision} "
+            f"(gradient_clip_val {clip:g})"
+        )
     if getattr(plugin, "scaler", None) is not None:
-        return f"{type(plugin).__name__} would clip a fused optimizer's gradients before unscaling them (gradient_clip_val {clip:g})"
+        return (
+            f"{type(plugin).__name__} would clip a fused optimizer's gradients before unscaling them "
+            f"(gradient_clip_val {clip:g})"
+        )
     return None
 
 
-def _constructor_kwargs(cls: type, cfg: OptimizerConfig, params: list[torch.Tensor], fused_conflict: str | None = None) -> dict[str, Any]:
+def _constructor_kwargs(
+    cls: type, cfg: OptimizerConfig, params: list[torch.Tensor], fused_conflict: str | None = None
+) -> dict[str, Any]:
     sig = inspect.signature(cls.__init__)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     named = {"betas": cfg.betas, "eps": cfg.eps, "momentum": cfg.momentum, "nesterov": cfg.nesterov}
@@ -126,15 +153,24 @@ def _constructor_kwargs(cls: type, cfg: OptimizerConfig, params: list[torch.Tens
     valid = [n for n in sig.parameters if n not in ("self", "params")]
     unknown = sorted(k for k in kwargs if k not in sig.parameters)
     if unknown and not accepts_any:
-        raise ConfigError(f"optimizer {cfg.name!r} takes no argument {', '.join(unknown)}", f"its arguments are: {', '.join(valid)}")
+        raise ConfigError(
+            f"optimizer {cfg.name!r} takes no argument {', '.join(unknown)}", f"its arguments are: {', '.join(valid)}"
+        )
     if cfg.implementation != "auto" and not {"fused", "foreach"} & set(sig.parameters):
-        raise ConfigError(f"optimizer {cfg.name!r} has no fused/foreach implementations", "set model.optimizer.implementation: auto")
+        raise ConfigError(
+            f"optimizer {cfg.name!r} has no fused/foreach implementations", "set model.optimizer.implementation: auto"
+        )
     user_chose = {"fused", "foreach"} & set(kwargs)  # kwargs: {foreach: true} is the user's choice, kept as is
     if cfg.implementation == "fused" or (cfg.implementation == "auto" and "fused" in sig.parameters and not user_chose):
         if cfg.implementation == "fused" and "fused" not in sig.parameters:
-            raise ConfigError(f"optimizer {cfg.name!r} has no fused implementation", "use implementation auto or foreach")
+            raise ConfigError(
+                f"optimizer {cfg.name!r} has no fused implementation", "use implementation auto or foreach"
+            )
         if cfg.implementation == "fused" and fused_conflict:
-            raise ConfigError(f"implementation fused does not work in this run: {fused_conflict}", "set model.optimizer.implementation: auto (it picks foreach), or trainer.gradient_clip_val: null")
+            raise ConfigError(
+                f"implementation fused does not work in this run: {fused_conflict}",
+                "set model.optimizer.implementation: auto (it picks foreach), or trainer.gradient_clip_val: null",
+            )
         if fused_supported(params) and not kwargs.get("differentiable", False):
             if not fused_conflict:
                 kwargs["fused"] = True
@@ -146,17 +182,24 @@ def _constructor_kwargs(cls: type, cfg: OptimizerConfig, params: list[torch.Tens
 
                 rank_zero_info(f"{cls.__name__}: {chosen} implementation, not fused: {fused_conflict}")
         elif cfg.implementation == "fused":
-            raise ConfigError("fused kernels do not support these parameters' device or dtype", "use implementation auto")
+            raise ConfigError(
+                "fused kernels do not support these parameters' device or dtype", "use implementation auto"
+            )
     elif cfg.implementation == "foreach":
         kwargs["foreach"] = True
     elif cfg.implementation == "for_loop":
         kwargs.update({k: False for k in ("foreach", "fused") if k in sig.parameters})
     if kwargs.get("fused") and fused_conflict:  # kwargs: {fused: true}, the user's own choice
-        raise ConfigError(f"model.optimizer.kwargs fused: true does not work in this run: {fused_conflict}", "drop it (implementation auto picks foreach), or set trainer.gradient_clip_val: null")
+        raise ConfigError(
+            f"model.optimizer.kwargs fused: true does not work in this run: {fused_conflict}",
+            "drop it (implementation auto picks foreach), or set trainer.gradient_clip_val: null",
+        )
     return kwargs
 
 
-def create_optimizer(model: nn.Module, cfg: OptimizerConfig, lr_scale: float = 1.0, fused_conflict: str | None = None) -> torch.optim.Optimizer:
+def create_optimizer(
+    model: nn.Module, cfg: OptimizerConfig, lr_scale: float = 1.0, fused_conflict: str | None = None
+) -> torch.optim.Optimizer:
     """Build ``cfg``'s optimizer over ``model``'s trainable parameters, grouped by ``cfg``'s rules.
 
     ``fused_conflict`` says why fused kernels cannot be used in this run (see ``fused_clipping_conflict``):
@@ -200,7 +243,9 @@ def _unsharded(module: "L.LightningModule") -> contextlib.AbstractContextManager
     return contextlib.nullcontext()
 
 
-def configure_optimization(module: "L.LightningModule", optimizer: OptimizerConfig, scheduler: SchedulerConfig) -> dict[str, Any]:
+def configure_optimization(
+    module: "L.LightningModule", optimizer: OptimizerConfig, scheduler: SchedulerConfig
+) -> dict[str, Any]:
     """What a LightningModule's ``configure_optimizers`` returns: the optimizer and a per-step schedule.
 
     The number of steps comes from the Trainer, and so does whether fused kernels may be used (not where
@@ -216,7 +261,9 @@ def configure_optimization(module: "L.LightningModule", optimizer: OptimizerConf
             opt_cfg = _with_kwargs(opt_cfg, warmup_steps=warmup)
         log.warning(
             "%s is schedule-free: the %r schedule is not applied; %d warmup steps go to the optimizer itself",
-            opt_cfg.name, scheduler.name, warmup,
+            opt_cfg.name,
+            scheduler.name,
+            warmup,
         )
         scheduler = SchedulerConfig(name="none")
     with _unsharded(module):
@@ -229,4 +276,3 @@ def configure_optimization(module: "L.LightningModule", optimizer: OptimizerConf
 
 def _with_kwargs(cfg: OptimizerConfig, **extra: Any) -> OptimizerConfig:
     return replace(cfg, kwargs={**cfg.kwargs, **extra})
-

@@ -87,14 +87,22 @@ def no_decay_names(model: nn.Module) -> set[str]:
 
 def _layer_scales(model: nn.Module, decay: float, root: str | None) -> dict[str, float]:
     if root is None:
-        raise ConfigError("layer_decay is set but layer_decay_root is not", "name the stacked-layer container, e.g. backbone.encoder.layer")
+        raise ConfigError(
+            "layer_decay is set but layer_decay_root is not",
+            "name the stacked-layer container, e.g. backbone.encoder.layer",
+        )
     try:
         stack = model.get_submodule(root)
     except AttributeError:
-        raise ConfigError(f"layer_decay_root {root!r} is not a submodule of {type(model).__name__}", "use a name from model.named_modules()") from None
+        raise ConfigError(
+            f"layer_decay_root {root!r} is not a submodule of {type(model).__name__}",
+            "use a name from model.named_modules()",
+        ) from None
     blocks = list(stack.children())
     if not blocks:
-        raise ConfigError(f"layer_decay_root {root!r} has no child layers", "point it at an nn.ModuleList or nn.Sequential")
+        raise ConfigError(
+            f"layer_decay_root {root!r} has no child layers", "point it at an nn.ModuleList or nn.Sequential"
+        )
     n = len(blocks)
     block_of = {}
     for i, block in enumerate(blocks):
@@ -124,7 +132,10 @@ def build_param_groups(model: nn.Module, rules: GroupRules) -> list[ParamGroupSp
     names = {n for n, _ in model.named_parameters()}
     unknown = [p for p in rules.lr_mult if not any(n == p or n.startswith(p + ".") for n in names)]
     if unknown:
-        raise ConfigError(f"lr_mult names {unknown} match no parameter of {type(model).__name__}", "use submodule prefixes from model.named_parameters()")
+        raise ConfigError(
+            f"lr_mult names {unknown} match no parameter of {type(model).__name__}",
+            "use submodule prefixes from model.named_parameters()",
+        )
     no_decay = set() if rules.decay_1d else no_decay_names(model)
     embeddings = embedding_param_names(model) if rules.embedding_weight_decay is not None else set()
     layer = _layer_scales(model, rules.layer_decay, rules.layer_decay_root) if rules.layer_decay is not None else {}
@@ -165,8 +176,17 @@ def describe_groups(groups: list[dict]) -> list[dict[str, object]]:
 
 
 def to_torch_groups(specs: list[ParamGroupSpec], lr: float) -> list[dict]:
-    """Torch param-group dicts: ``lr`` is the base lr times each group's scale; name and scale ride along for logging."""
+    """Torch param-group dicts: ``lr`` is the base lr times each group's scale; name and scale ride along for
+    logging."""
     out = []
     for s in specs:
-        out.append({"params": s.params, "lr": lr * s.lr_scale, "weight_decay": s.weight_decay, "name": s.name, "lr_scale": s.lr_scale})
+        out.append(
+            {
+                "params": s.params,
+                "lr": lr * s.lr_scale,
+                "weight_decay": s.weight_decay,
+                "name": s.name,
+                "lr_scale": s.lr_scale,
+            }
+        )
     return out

@@ -58,14 +58,25 @@ def _wsd(step: int, total: int, warmup: int, m: float, decay_fraction: float) ->
     return 1.0 if step < start else 1.0 - (1.0 - m) * min(1.0, (step - start + 1) / (total - start))
 
 
-SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
-    Schedule("cosine", "linear warmup, then cosine decay to min_lr_ratio at the last step", _cosine),
-    Schedule("linear", "linear warmup, then linear decay to min_lr_ratio at the last step", _linear),
-    Schedule("constant", "linear warmup, then the peak lr to the end", lambda *_: 1.0),
-    Schedule("inverse_sqrt", "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio", _inverse_sqrt),
-    Schedule("wsd", "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps", _wsd),
-    Schedule("none", "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)", None),
-)}
+SCHEDULES: dict[str, Schedule] = {
+    s.name: s
+    for s in (
+        Schedule("cosine", "linear warmup, then cosine decay to min_lr_ratio at the last step", _cosine),
+        Schedule("linear", "linear warmup, then linear decay to min_lr_ratio at the last step", _linear),
+        Schedule("constant", "linear warmup, then the peak lr to the end", lambda *_: 1.0),
+        Schedule(
+            "inverse_sqrt",
+            "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio",
+            _inverse_sqrt,
+        ),
+        Schedule(
+            "wsd", "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps", _wsd
+        ),
+        Schedule(
+            "none", "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)", None
+        ),
+    )
+}
 ScheduleName = Literal[tuple(SCHEDULES)]  # the names above, so --help lists them
 
 
@@ -91,25 +102,36 @@ class SchedulerConfig:
         if self.name not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.name!r}", f"choose one of {', '.join(SCHEDULES)}")
         if self.warmup_steps < 0 or not 0.0 <= self.warmup_fraction < 1.0:
-            raise ConfigError("warmup must be >= 0 steps and a fraction in [0, 1)", "fix scheduler.warmup_steps / warmup_fraction")
+            raise ConfigError(
+                "warmup must be >= 0 steps and a fraction in [0, 1)", "fix scheduler.warmup_steps / warmup_fraction"
+            )
         if self.warmup_steps and self.warmup_fraction:
             raise ConfigError("both warmup_steps and warmup_fraction are set", "set only one of them")
         if not 0.0 <= self.min_lr_ratio <= 1.0 or not 0.0 < self.decay_fraction <= 1.0:
-            raise ConfigError("min_lr_ratio must be in [0, 1] and decay_fraction in (0, 1]", "fix the scheduler settings")
+            raise ConfigError(
+                "min_lr_ratio must be in [0, 1] and decay_fraction in (0, 1]", "fix the scheduler settings"
+            )
 
     def warmup(self, total_steps: int) -> int:
         return self.warmup_steps or int(self.warmup_fraction * total_steps)
 
 
-def lr_multiplier(step: int, *, name: str, total: int, warmup: int, min_ratio: float, decay_fraction: float = 0.2) -> float:
+def lr_multiplier(
+    step: int, *, name: str, total: int, warmup: int, min_ratio: float, decay_fraction: float = 0.2
+) -> float:
     """The factor applied to each group's peak lr at optimizer step ``step`` (0-based)."""
     schedule = SCHEDULES.get(name)
     if schedule is None or schedule.decay is None:
-        raise ConfigError(f"no lr multiplier for schedule {name!r}", f"choose one of {', '.join(n for n, s in SCHEDULES.items() if s.decay)}")
+        raise ConfigError(
+            f"no lr multiplier for schedule {name!r}",
+            f"choose one of {', '.join(n for n, s in SCHEDULES.items() if s.decay)}",
+        )
     return (step + 1) / warmup if step < warmup else schedule.decay(step, total, warmup, min_ratio, decay_fraction)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR | None:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR | None:
     """A per-step ``LambdaLR`` for ``cfg``, or None for ``name: none``."""
     if SCHEDULES[cfg.name].decay is None:
         return None
@@ -117,6 +139,15 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, tota
         raise ConfigError(f"the run has {total_steps} optimizer steps", "set trainer.max_epochs or trainer.max_steps")
     warmup = cfg.warmup(total_steps)
     if warmup >= total_steps:
-        raise ConfigError(f"warmup ({warmup} steps) is not shorter than the run ({total_steps} steps)", "shorten the warmup")
-    fn = partial(lr_multiplier, name=cfg.name, total=total_steps, warmup=warmup, min_ratio=cfg.min_lr_ratio, decay_fraction=cfg.decay_fraction)
+        raise ConfigError(
+            f"warmup ({warmup} steps) is not shorter than the run ({total_steps} steps)", "shorten the warmup"
+        )
+    fn = partial(
+        lr_multiplier,
+        name=cfg.name,
+        total=total_steps,
+        warmup=warmup,
+        min_ratio=cfg.min_lr_ratio,
+        decay_fraction=cfg.decay_fraction,
+    )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

@@ -31,7 +31,9 @@ class ParameterSubset(nn.Module):
         object.__setattr__(self, "_owner", owner)  # a view, not a child: not registered as a submodule
         self._names = set(names)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, nn.Parameter]]:
         for name, p in self._owner.named_parameters(prefix, recurse, remove_duplicate):
             if name in self._names:
                 yield name, p
@@ -40,15 +42,23 @@ class ParameterSubset(nn.Module):
         return self._owner.named_modules(*args, **kwargs)
 
 
-def configure_split_optimization(module: "L.LightningModule", dense: OptimizerConfig, embeddings: OptimizerConfig, scheduler: SchedulerConfig) -> tuple[list, list]:
+def configure_split_optimization(
+    module: "L.LightningModule", dense: OptimizerConfig, embeddings: OptimizerConfig, scheduler: SchedulerConfig
+) -> tuple[list, list]:
     """Two optimizers (dense parameters, embedding tables), each with the same lr schedule, for a module
     with ``automatic_optimization = False`` that steps both every batch."""
     if dense.schedule_free or embeddings.schedule_free:
-        raise ConfigError("schedule-free optimizers are not supported with a separate embedding optimizer", "pick e.g. adamw and sparse_adam")
+        raise ConfigError(
+            "schedule-free optimizers are not supported with a separate embedding optimizer",
+            "pick e.g. adamw and sparse_adam",
+        )
     emb = embedding_param_names(module)
     rest = {n for n, p in module.named_parameters() if p.requires_grad and n not in emb}
     if not emb:
-        raise ConfigError(f"{type(module).__name__} has no embedding tables for model.embedding_optimizer", "set model.embedding_optimizer: null")
+        raise ConfigError(
+            f"{type(module).__name__} has no embedding tables for model.embedding_optimizer",
+            "set model.embedding_optimizer: null",
+        )
     optimizers = [create_optimizer(ParameterSubset(module, emb), embeddings)]
     if rest:
         optimizers.insert(0, create_optimizer(ParameterSubset(module, rest), dense))

@@ -1,1 +1,1 @@
-"""Recommendation scoring: the LightningModule (recommender), its pair scorers (AutoRec, MF, NeuMF, DLRM, text tower) and ranking metrics."""
+"""Recommendation scoring: the LightningModule, pair scorers (AutoRec, MF, NeuMF, DLRM, text tower), ranking metrics."""

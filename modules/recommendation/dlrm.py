@@ -46,20 +46,30 @@ class DLRM(PairScorer):
 
     num_dense = 2  # user age, release year
 
-    def __init__(self, num_users: int, num_items: int, feature_sizes: dict[str, int], dim: int = 32,
-                 bottom_dims: tuple[int, ...] = (32,), top_dims: tuple[int, ...] = (64, 32), init_std: float = 0.01,
-                 sparse: bool = False) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        feature_sizes: dict[str, int],
+        dim: int = 32,
+        bottom_dims: tuple[int, ...] = (32,),
+        top_dims: tuple[int, ...] = (64, 32),
+        init_std: float = 0.01,
+        sparse: bool = False,
+    ) -> None:
         super().__init__()
         missing = {"age", "gender", "occupation", "year", "genre"} - set(feature_sizes)
         if missing:
             raise ValueError(f"feature_sizes lacks {', '.join(sorted(missing))}")
         self.num_items = num_items
         self.user_tables, self.item_tables = ("tables.user",), ("tables.item",)
-        self.tables = nn.ModuleDict({
-            "user": nn.Embedding(num_users, dim, sparse=sparse),
-            "item": nn.Embedding(num_items, dim, sparse=sparse),
-            **{k: nn.Embedding(feature_sizes[k], dim, sparse=sparse) for k in (*_USER_CATEGORIES, "year")},
-        })
+        self.tables = nn.ModuleDict(
+            {
+                "user": nn.Embedding(num_users, dim, sparse=sparse),
+                "item": nn.Embedding(num_items, dim, sparse=sparse),
+                **{k: nn.Embedding(feature_sizes[k], dim, sparse=sparse) for k in (*_USER_CATEGORIES, "year")},
+            }
+        )
         self.genres = nn.EmbeddingBag(feature_sizes["genre"], dim, mode="sum", sparse=sparse)
         self.bottom = _mlp([self.num_dense, *bottom_dims, dim], last_relu=True)
         n_vectors = len(self.tables) + 2  # the tables, the genre bag and the dense vector

@@ -22,10 +22,15 @@ class MatrixFactorization(PairScorer):
         sparse: sparse embedding gradients (for SparseAdam / Adagrad).
     """
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, init_std: float = 0.01, sparse: bool = False) -> None:
+    def __init__(
+        self, num_users: int, num_items: int, dim: int = 64, init_std: float = 0.01, sparse: bool = False
+    ) -> None:
         super().__init__()
         self.num_items = num_items
-        self.user_tables, self.item_tables = ("user",), ("item",)  # biases stay unpenalized: they carry most of the signal
+        self.user_tables, self.item_tables = (
+            ("user",),
+            ("item",),
+        )  # biases stay unpenalized: they carry most of the signal
         self.user = nn.Embedding(num_users, dim, sparse=sparse)
         self.item = nn.Embedding(num_items, dim, sparse=sparse)
         self.user_bias = nn.Embedding(num_users, 1, sparse=sparse)

@@ -37,10 +37,26 @@ REC_NETS: dict[str, RecNetInfo] = {
     for i in [
         RecNetInfo("mf", MatrixFactorization, "biased matrix factorization: global + user + item bias + dot product"),
         RecNetInfo("neumf", NeuMF, "NeuMF (He et al., 2017): GMF and MLP towers joined by a linear layer"),
-        RecNetInfo("autorec", AutoRec, "I-AutoRec (Sedhain et al., 2015): each item's training ratings through a sigmoid autoencoder"),
-        RecNetInfo("dlrm", DLRM, "DLRM-style: side features, bottom MLP, pairwise dot interactions, top MLP", uses_features=True),
-        RecNetInfo("text_tower", TextTower, "user embeddings against a fine-tuned pretrained text encoder (MiniLM) over item titles, years, genres; hybrid with ID embeddings"),
-        RecNetInfo("popularity", Popularity, "baseline: items scored by their training-set popularity", trainable=False),
+        RecNetInfo(
+            "autorec",
+            AutoRec,
+            "I-AutoRec (Sedhain et al., 2015): each item's training ratings through a sigmoid autoencoder",
+        ),
+        RecNetInfo(
+            "dlrm",
+            DLRM,
+            "DLRM-style: side features, bottom MLP, pairwise dot interactions, top MLP",
+            uses_features=True,
+        ),
+        RecNetInfo(
+            "text_tower",
+            TextTower,
+            "user embeddings against a fine-tuned pretrained text encoder (MiniLM) over item titles, years, genres; "
+            "hybrid with ID embeddings",
+        ),
+        RecNetInfo(
+            "popularity", Popularity, "baseline: items scored by their training-set popularity", trainable=False
+        ),
     ]
 }
 
@@ -50,15 +66,23 @@ def get_rec_net(name: str) -> RecNetInfo:
     if name.lower() in REC_NETS:
         return REC_NETS[name.lower()]
     close = difflib.get_close_matches(name.lower(), REC_NETS, n=3, cutoff=0.4)
-    raise ConfigError(f"unknown recommendation network {name!r}", f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(REC_NETS)}")
+    raise ConfigError(
+        f"unknown recommendation network {name!r}",
+        f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(REC_NETS)}",
+    )
 
 
-def build_rec_net(name: str, num_users: int, num_items: int, feature_sizes: dict[str, int] | None = None, **kwargs: Any) -> PairScorer:
+def build_rec_net(
+    name: str, num_users: int, num_items: int, feature_sizes: dict[str, int] | None = None, **kwargs: Any
+) -> PairScorer:
     """Build a registered network for ``num_users`` x ``num_items``; ``kwargs`` are its own arguments."""
     info = get_rec_net(name)
     if info.uses_features:
         if not feature_sizes:
-            raise ConfigError(f"network {name!r} needs the datamodule's feature_sizes", "use recipes.data.recommendation.datamodule.MovieLensDataModule")
+            raise ConfigError(
+                f"network {name!r} needs the datamodule's feature_sizes",
+                "use recipes.data.recommendation.datamodule.MovieLensDataModule",
+            )
         kwargs["feature_sizes"] = feature_sizes
     try:
         return info.cls(num_users=num_users, num_items=num_items, **kwargs)

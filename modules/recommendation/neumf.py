@@ -24,8 +24,16 @@ class NeuMF(PairScorer):
         sparse: sparse embedding gradients (for SparseAdam / Adagrad).
     """
 
-    def __init__(self, num_users: int, num_items: int, gmf_dim: int = 32, mlp_dims: tuple[int, ...] = (64, 32, 16),
-                 dropout: float = 0.0, init_std: float = 0.01, sparse: bool = False) -> None:
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        gmf_dim: int = 32,
+        mlp_dims: tuple[int, ...] = (64, 32, 16),
+        dropout: float = 0.0,
+        init_std: float = 0.01,
+        sparse: bool = False,
+    ) -> None:
         super().__init__()
         if not mlp_dims or mlp_dims[0] % 2:
             raise ValueError("mlp_dims must be non-empty and start with an even width")

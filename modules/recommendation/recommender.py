@@ -16,14 +16,15 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.optim.sparse import configure_split_optimization
 from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
-from recipes.modules.optim.sparse import configure_split_optimization
+from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
 
 __all__ = ["Recommender"]
+
 
 class Recommender(L.LightningModule):
     """Scores (user, item) pairs: predicts ratings or ranks items per user.
@@ -78,18 +79,32 @@ class Recommender(L.LightningModule):
     ) -> None:
         super().__init__()
         if num_users is None or num_items is None:
-            raise ConfigError("the model needs num_users and num_items", "use recipes.data.recommendation.datamodule.MovieLensDataModule, which provides them")
+            raise ConfigError(
+                "the model needs num_users and num_items",
+                "use recipes.data.recommendation.datamodule.MovieLensDataModule, which provides them",
+            )
         if cold_threshold < 0:
             raise ConfigError(f"cold_threshold must be >= 0, got {cold_threshold}", "e.g. --model.cold_threshold 5")
         if sparse_embeddings and embedding_optimizer is None:
-            raise ConfigError("sparse_embeddings needs an optimizer for sparse gradients", "set model.embedding_optimizer.name: sparse_adam (or adagrad)")
+            raise ConfigError(
+                "sparse_embeddings needs an optimizer for sparse gradients",
+                "set model.embedding_optimizer.name: sparse_adam (or adagrad)",
+            )
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
-        self.embedding_optimizer_config = None if embedding_optimizer is None else as_config(OptimizerConfig, embedding_optimizer)
+        self.embedding_optimizer_config = (
+            None if embedding_optimizer is None else as_config(OptimizerConfig, embedding_optimizer)
+        )
         self.finetune_config = as_config(FinetuneConfig, finetune)
-        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config,
-                            finetune=self.finetune_config, embedding_optimizer=self.embedding_optimizer_config)
+        save_config_hparams(
+            self,
+            optimizer=self.optimizer_config,
+            scheduler=self.scheduler_config,
+            init=self.init_config,
+            finetune=self.finetune_config,
+            embedding_optimizer=self.embedding_optimizer_config,
+        )
         extra = {"sparse": True} if sparse_embeddings else {}
         if self.finetune_config.trust_remote_code:
             extra["trust_remote_code"] = True
@@ -98,7 +113,10 @@ class Recommender(L.LightningModule):
         self.backbones = self._pretrained_prefixes()
         f = self.finetune_config
         if (f.freeze_epochs or f.freeze_steps or f.gradient_checkpointing) and not self.backbones:
-            raise ConfigError(f"model.finetune is set but net {net!r} has no pretrained backbone", "drop model.finetune, or use net text_tower")
+            raise ConfigError(
+                f"model.finetune is set but net {net!r} has no pretrained backbone",
+                "drop model.finetune, or use net text_tower",
+            )
         if f.gradient_checkpointing:
             for name in self.backbones:
                 enable_gradient_checkpointing(self.get_submodule(name))
@@ -116,7 +134,9 @@ class Recommender(L.LightningModule):
             self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         else:
             self.val_hr, self.test_hr, self.val_ndcg, self.test_ndcg = (MeanMetric() for _ in range(4))
-            self.val_hr_cold, self.test_hr_cold, self.val_ndcg_cold, self.test_ndcg_cold = (MeanMetric() for _ in range(4))
+            self.val_hr_cold, self.test_hr_cold, self.val_ndcg_cold, self.test_ndcg_cold = (
+                MeanMetric() for _ in range(4)
+            )
 
     def _pretrained_prefixes(self) -> list[str]:
         """Names of the outermost submodules holding loaded weights (``mark_pretrained``): the backbones."""
@@ -136,8 +156,11 @@ class Recommender(L.LightningModule):
             self.net.load_interactions(**{k: v.to(self.device) for k, v in source.train_interactions().items()})
         if hasattr(self.net, "load_item_texts"):
             if source is None or not hasattr(source, "item_texts"):
-                raise ConfigError(f"net {self.hparams.net!r} reads item texts, which {type(source).__name__} does not provide",
-                                  "use recipes.data.recommendation.datamodule.MovieLensDataModule (its item files hold titles, years and genres)")
+                raise ConfigError(
+                    f"net {self.hparams.net!r} reads item texts, which {type(source).__name__} does not provide",
+                    "use recipes.data.recommendation.datamodule.MovieLensDataModule "
+                    "(its item files hold titles, years and genres)",
+                )
             self.net.load_item_texts(source.item_texts())
         if source is not None and hasattr(source, "item_train_counts"):
             self.item_train_counts.copy_(source.item_train_counts())
@@ -273,10 +296,15 @@ class Recommender(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         if not get_rec_net(self.hparams.net).trainable:
-            raise ConfigError(f"net {self.hparams.net!r} has nothing to train", "evaluate it with: python -m recipes test --config ... (no fit needed)")
+            raise ConfigError(
+                f"net {self.hparams.net!r} has nothing to train",
+                "evaluate it with: python -m recipes test --config ... (no fit needed)",
+            )
         if self.embedding_optimizer_config is None:
             return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-        return configure_split_optimization(self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config)
+        return configure_split_optimization(
+            self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config
+        )
 
     def configure_callbacks(self) -> list[L.Callback]:
         return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbones)]
@@ -284,5 +312,8 @@ class Recommender(L.LightningModule):
     def export_pretrained(self, out_dir: str) -> None:
         """Write the net's fine-tuned pretrained backbone (and tokenizer) with ``save_pretrained``."""
         if not callable(getattr(self.net, "export_pretrained", None)):
-            raise ConfigError(f"net {self.hparams.net!r} has no pretrained backbone to export", "export a model fine-tuned with net text_tower")
+            raise ConfigError(
+                f"net {self.hparams.net!r} has no pretrained backbone to export",
+                "export a model fine-tuned with net text_tower",
+            )
         self.net.export_pretrained(out_dir)

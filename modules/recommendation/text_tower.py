@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from recipes.modules.recommendation.scoring import PairScorer
 from recipes.modules.pretrained import load_pretrained, resolve_pretrained
+from recipes.modules.recommendation.scoring import PairScorer
 
 __all__ = ["TextTower"]
 
@@ -44,27 +44,50 @@ class TextTower(PairScorer):
         sparse: unsupported (the encoder needs dense gradients); present so the registry builds every net alike.
     """
 
-    def __init__(self, num_users: int, num_items: int, pretrained: str = "sentence-transformers/all-MiniLM-L6-v2",
-                 dim: int = 64, hybrid: bool = True, max_length: int = 32, grad_items: int | None = None,
-                 encode_batch_size: int = 256, dropout: bool = False, init_std: float = 0.01,
-                 trust_remote_code: bool = False, sparse: bool = False) -> None:
-        from transformers import AutoModel, AutoTokenizer  # here: importing transformers costs seconds every other net saves
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        pretrained: str = "sentence-transformers/all-MiniLM-L6-v2",
+        dim: int = 64,
+        hybrid: bool = True,
+        max_length: int = 32,
+        grad_items: int | None = None,
+        encode_batch_size: int = 256,
+        dropout: bool = False,
+        init_std: float = 0.01,
+        trust_remote_code: bool = False,
+        sparse: bool = False,
+    ) -> None:
+        from transformers import (
+            AutoModel,
+            AutoTokenizer,
+        )  # here: importing transformers costs seconds every other net saves
 
         super().__init__()
         if sparse:
             raise ValueError("text_tower has no sparse embeddings (its encoder needs a dense optimizer)")
         if max_length < 2 or dim < 1 or (grad_items is not None and grad_items < 1):
             raise ValueError("max_length must be >= 2, dim >= 1 and grad_items >= 1 or null")
-        self.num_items, self.max_length, self.grad_items, self.encode_batch_size = num_items, max_length, grad_items, encode_batch_size
+        self.num_items, self.max_length, self.grad_items, self.encode_batch_size = (
+            num_items,
+            max_length,
+            grad_items,
+            encode_batch_size,
+        )
         self.dropout = dropout
         # Registered first: layer-wise lr decay treats parameters before the encoder's stack as its stem.
         self.text = load_pretrained(AutoModel, pretrained, trust_remote_code=trust_remote_code)
         if getattr(self.text, "pooler", None) is not None:
             self.text.pooler = None  # mean pooling is used instead; an unused pooler would get no gradient
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(pretrained), trust_remote_code=trust_remote_code)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            resolve_pretrained(pretrained), trust_remote_code=trust_remote_code
+        )
         width = self.text.config.hidden_size
         self.item_proj = nn.Linear(width, dim)
-        self.item_text_bias = nn.Linear(width, 1)  # its bias is the global offset b (kept after the encoder for layer decay)
+        self.item_text_bias = nn.Linear(
+            width, 1
+        )  # its bias is the global offset b (kept after the encoder for layer decay)
         self.user = nn.Embedding(num_users, dim)
         self.user_bias = nn.Embedding(num_users, 1)
         self.user_tables: tuple[str, ...] = ("user",)
@@ -96,7 +119,9 @@ class TextTower(PairScorer):
         """Tokenize every item's text once (index order) into the ``input_ids``/``attention_mask`` buffers."""
         if len(texts) != self.num_items:
             raise ValueError(f"expected {self.num_items} item texts, got {len(texts)}")
-        enc = self.tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt")
+        enc = self.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         self.input_ids.copy_(enc["input_ids"])
         self.attention_mask.copy_(enc["attention_mask"])
         self._cache = self._bank = None

@@ -33,13 +33,20 @@ class LinearRegression(L.LightningModule):
         init: the initializer of the linear layer (shared factory).
     """
 
-    def __init__(self, dim: int = 32, optimizer: OptimizerConfig = OptimizerConfig(), scheduler: SchedulerConfig = SchedulerConfig(),
-                 init: InitConfig = InitConfig()) -> None:
+    def __init__(
+        self,
+        dim: int = 32,
+        optimizer: OptimizerConfig = OptimizerConfig(),
+        scheduler: SchedulerConfig = SchedulerConfig(),
+        init: InitConfig = InitConfig(),
+    ) -> None:
         super().__init__()
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
-        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config)
+        save_config_hparams(
+            self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config
+        )
         self.net = nn.Linear(dim, 1)
         apply_init(self.net, self.init_config)
         self.optimum: tuple[Tensor, Tensor] | None = None
@@ -50,7 +57,10 @@ class LinearRegression(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None)
         self.optimum = getattr(dm, "optimum", None)
         if self.optimum is not None and self.optimum[0].numel() != self.net.in_features:
-            raise ConfigError(f"model dim {self.net.in_features} differs from the data's {self.optimum[0].numel()}", "let the CLI link data.dim")
+            raise ConfigError(
+                f"model dim {self.net.in_features} differs from the data's {self.optimum[0].numel()}",
+                "let the CLI link data.dim",
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(-1)

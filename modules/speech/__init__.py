@@ -1,1 +1,1 @@
-"""Speech recognition: CTC (conv + GRU, Conformer) and Whisper LightningModules, networks, decoding, text and metrics."""
+"""Speech recognition: CTC (conv + GRU, Conformer) and Whisper LightningModules, networks, decoding, text, metrics."""

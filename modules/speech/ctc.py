@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning as L
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from recipes.modules.speech.text import BLANK, decode, normalize_text, vocab_size as default_vocab_size
 from recipes.modules.config import as_config, save_config_hparams
-from recipes.modules.speech.decoding import decode_batch
 from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.speech.nets import LogMelFrontEnd, build_speech_net
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.speech.decoding import decode_batch
 from recipes.modules.speech.metrics import log_transcription_metrics
+from recipes.modules.speech.nets import LogMelFrontEnd, build_speech_net
+from recipes.modules.speech.text import BLANK, decode, normalize_text
+from recipes.modules.speech.text import vocab_size as default_vocab_size
 
 __all__ = ["SpeechRecognizer"]
 
@@ -60,7 +60,9 @@ class SpeechRecognizer(L.LightningModule):
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
-        save_config_hparams(self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config)
+        save_config_hparams(
+            self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config
+        )
         masks = {} if spec_augment else {"freq_masks": 0, "time_masks": 0}
         self.front = LogMelFrontEnd(sample_rate, n_mels, **masks)
         self.net = build_speech_net(net, vocab_size, n_mels, **(net_kwargs or {}))

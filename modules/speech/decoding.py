@@ -39,7 +39,9 @@ def greedy_decode(log_probs: Tensor, blank: int = 0) -> list[int]:
     return out
 
 
-def prefix_beam_search(log_probs: Tensor, beam_width: int = 8, blank: int = 0, prune_top_k: int | None = None) -> list[tuple[list[int], float]]:
+def prefix_beam_search(
+    log_probs: Tensor, beam_width: int = 8, blank: int = 0, prune_top_k: int | None = None
+) -> list[tuple[list[int], float]]:
     """The ``beam_width`` most likely label sequences with their log-probabilities, best first.
 
     Args:
@@ -78,10 +80,15 @@ def prefix_beam_search(log_probs: Tensor, beam_width: int = 8, blank: int = 0, p
         alive = [kv for kv in nxt.items() if _logaddexp(*kv[1]) > _NEG_INF]  # e.g. a repeat with no blank before it
         ranked = sorted(alive, key=lambda kv: _logaddexp(*kv[1]), reverse=True)[:beam_width]
         beams = {prefix: (pb, pnb) for prefix, (pb, pnb) in ranked}
-    return [(list(prefix), _logaddexp(pb, pnb)) for prefix, (pb, pnb) in sorted(beams.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)]
+    return [
+        (list(prefix), _logaddexp(pb, pnb))
+        for prefix, (pb, pnb) in sorted(beams.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)
+    ]
 
 
-def decode_batch(log_probs: Tensor, lengths: Tensor, method: str = "greedy", beam_width: int = 8, blank: int = 0) -> list[list[int]]:
+def decode_batch(
+    log_probs: Tensor, lengths: Tensor, method: str = "greedy", beam_width: int = 8, blank: int = 0
+) -> list[list[int]]:
     """Decode ``(B, T, V)`` log-probabilities, utterance ``b`` over its first ``lengths[b]`` frames."""
     out = []
     for lp, n in zip(log_probs.detach().float().cpu(), lengths.tolist()):
@@ -93,4 +100,3 @@ def decode_batch(log_probs: Tensor, lengths: Tensor, method: str = "greedy", bea
         else:
             raise ValueError(f"unknown decoder {method!r}; use greedy or beam")
     return out
-

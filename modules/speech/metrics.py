@@ -8,10 +8,16 @@ from torch import Tensor
 __all__ = ["log_transcription_metrics"]
 
 
-def log_transcription_metrics(module: L.LightningModule, stage: str, loss: Tensor, hyps: list[str], refs: list[str]) -> None:
+def log_transcription_metrics(
+    module: L.LightningModule, stage: str, loss: Tensor, hyps: list[str], refs: list[str]
+) -> None:
     """Update ``module.<stage>_cer`` / ``<stage>_wer`` / ``<stage>_loss`` (torchmetrics) with normalized texts and
     the batch's loss, and log them (metric objects: exact over every rank's utterances under DDP)."""
-    cer, wer, mean_loss = getattr(module, f"{stage}_cer"), getattr(module, f"{stage}_wer"), getattr(module, f"{stage}_loss")
+    cer, wer, mean_loss = (
+        getattr(module, f"{stage}_cer"),
+        getattr(module, f"{stage}_wer"),
+        getattr(module, f"{stage}_loss"),
+    )
     cer(hyps, refs)
     wer(hyps, refs)
     mean_loss.update(loss.detach().float(), weight=len(refs))

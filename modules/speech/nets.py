@@ -32,11 +32,22 @@ class LogMelFrontEnd(nn.Module):
         time_masks, time_mask_width: time masks and their largest width in frames (at most 20% of an utterance).
     """
 
-    def __init__(self, sample_rate: int = 16000, n_mels: int = 80, win_ms: float = 25.0, hop_ms: float = 10.0,
-                 freq_masks: int = 2, freq_mask_width: int = 15, time_masks: int = 2, time_mask_width: int = 25) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        win_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        freq_masks: int = 2,
+        freq_mask_width: int = 15,
+        time_masks: int = 2,
+        time_mask_width: int = 25,
+    ) -> None:
         super().__init__()
         win, self.hop = int(sample_rate * win_ms / 1000), int(sample_rate * hop_ms / 1000)
-        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=win, win_length=win, hop_length=self.hop, n_mels=n_mels)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate, n_fft=win, win_length=win, hop_length=self.hop, n_mels=n_mels
+        )
         self.masks = nn.ModuleList(
             [torchaudio.transforms.FrequencyMasking(freq_mask_width, iid_masks=True) for _ in range(freq_masks)]
             + [torchaudio.transforms.TimeMasking(time_mask_width, iid_masks=True, p=0.2) for _ in range(time_masks)]
@@ -65,7 +76,9 @@ class ConvSubsampling(nn.Module):
 
     def __init__(self, n_mels: int, dim: int, channels: int = 32) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, 2, 1), nn.ReLU(), nn.Conv2d(channels, channels, 3, 2, 1), nn.ReLU())
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, 2, 1), nn.ReLU(), nn.Conv2d(channels, channels, 3, 2, 1), nn.ReLU()
+        )
         self.proj = nn.Linear(channels * ((n_mels + 3) // 4), dim)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,8 +97,17 @@ class ConformerCTC(nn.Module):
         layers: Conformer blocks; kernel_size: depthwise convolution kernel; dropout: everywhere.
     """
 
-    def __init__(self, vocab_size: int, n_mels: int = 80, dim: int = 144, heads: int = 4, ffn_dim: int = 576,
-                 layers: int = 4, kernel_size: int = 15, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        n_mels: int = 80,
+        dim: int = 144,
+        heads: int = 4,
+        ffn_dim: int = 576,
+        layers: int = 4,
+        kernel_size: int = 15,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.subsample = ConvSubsampling(n_mels, dim)
         self.dropout = nn.Dropout(dropout)
@@ -108,10 +130,20 @@ class CRNNCTC(nn.Module):
         layers: GRU layers; dropout: between layers and before the head.
     """
 
-    def __init__(self, vocab_size: int, n_mels: int = 80, dim: int = 256, hidden: int = 256, layers: int = 3, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        n_mels: int = 80,
+        dim: int = 256,
+        hidden: int = 256,
+        layers: int = 3,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.subsample = ConvSubsampling(n_mels, dim)
-        self.rnn = nn.GRU(dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0)
+        self.rnn = nn.GRU(
+            dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, vocab_size)
 

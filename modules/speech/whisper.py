@@ -1,4 +1,5 @@
-"""Speech recognition by fine-tuning a pretrained Whisper (transformers) on ``recipes.data.speech.datamodule.SpeechDataModule``.
+"""Speech recognition by fine-tuning a pretrained Whisper (transformers) on
+``recipes.data.speech.datamodule.SpeechDataModule``.
 
 The datamodule's batches are the CTC recipe's: raw 16 kHz waves and normalized character targets. This
 module turns waves into Whisper's log-mel features (padded to 30 s, as Whisper's encoder requires), the
@@ -20,13 +21,18 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 from transformers.modeling_outputs import BaseModelOutput
 
-from recipes.modules.speech.text import decode, normalize_text
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
 from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.pretrained import (
+    FinetuneConfig,
+    enable_gradient_checkpointing,
+    load_pretrained,
+    resolve_pretrained,
+)
 from recipes.modules.speech.metrics import log_transcription_metrics
-from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing, load_pretrained, resolve_pretrained
+from recipes.modules.speech.text import decode, normalize_text
 
 __all__ = ["WhisperRecognizer"]
 
@@ -73,16 +79,25 @@ class WhisperRecognizer(L.LightningModule):
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         if num_beams < 1 or max_new_tokens < 1 or not 0 <= dropout < 1:
-            raise ConfigError("num_beams >= 1, max_new_tokens >= 1 and 0 <= dropout < 1 are required", "fix model.num_beams / max_new_tokens / dropout")
+            raise ConfigError(
+                "num_beams >= 1, max_new_tokens >= 1 and 0 <= dropout < 1 are required",
+                "fix model.num_beams / max_new_tokens / dropout",
+            )
         self.backbone = list(backbone) if backbone is not None else ["model.model.encoder"]
-        save_config_hparams(self, finetune=self.finetune_config, optimizer=self.optimizer_config, scheduler=self.scheduler_config)
+        save_config_hparams(
+            self, finetune=self.finetune_config, optimizer=self.optimizer_config, scheduler=self.scheduler_config
+        )
         trust = self.finetune_config.trust_remote_code
-        self.model = load_pretrained(WhisperForConditionalGeneration, pretrained, trust_remote_code=trust, dropout=dropout)
+        self.model = load_pretrained(
+            WhisperForConditionalGeneration, pretrained, trust_remote_code=trust, dropout=dropout
+        )
         self.model.train()  # from_pretrained returns eval mode, which Lightning would keep while training (no dropout)
         self.processor = WhisperProcessor.from_pretrained(resolve_pretrained(pretrained), trust_remote_code=trust)
         rate = self.processor.feature_extractor.sampling_rate
         if sample_rate != rate:
-            raise ConfigError(f"Whisper needs {rate} Hz audio, the data is {sample_rate} Hz", f"set data.sample_rate: {rate}")
+            raise ConfigError(
+                f"Whisper needs {rate} Hz audio, the data is {sample_rate} Hz", f"set data.sample_rate: {rate}"
+            )
         if self.finetune_config.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
         self._encoder_cache: dict[bytes, Tensor] = {}
@@ -98,7 +113,9 @@ class WhisperRecognizer(L.LightningModule):
         # bf16/fp16 under mixed precision (a log of values with 8 mantissa bits), and it ends in ``.numpy()``,
         # which has no bfloat16. The features are input, like the waves, so they stay float32.
         with torch.autocast(waves.device.type, enabled=False):
-            out = self.processor.feature_extractor(rows, sampling_rate=self.hparams.sample_rate, return_tensors="pt", device=str(waves.device))
+            out = self.processor.feature_extractor(
+                rows, sampling_rate=self.hparams.sample_rate, return_tensors="pt", device=str(waves.device)
+            )
         return out.input_features.to(waves.device)
 
     def labels(self, texts: list[str], device: torch.device) -> Tensor:
@@ -108,7 +125,10 @@ class WhisperRecognizer(L.LightningModule):
         it shifts the labels right into decoder inputs, so it is cut here.
         """
         tok = self.processor.tokenizer
-        ids = [seq[1:] if seq[0] == self.model.config.decoder_start_token_id else seq for seq in tok([" " + t for t in texts]).input_ids]
+        ids = [
+            seq[1:] if seq[0] == self.model.config.decoder_start_token_id else seq
+            for seq in tok([" " + t for t in texts]).input_ids
+        ]
         out = torch.full((len(ids), max(map(len, ids))), -100, dtype=torch.long)
         for row, seq in zip(out, ids):
             row[: len(seq)] = torch.tensor(seq)
@@ -122,7 +142,10 @@ class WhisperRecognizer(L.LightningModule):
             self._encoder_cache.clear()
         if not (self.training and frozen and self.hparams.cache_frozen_encoder and self.hparams.dropout == 0):
             return encoder(self.features(waves, lengths))
-        keys = [hashlib.blake2b(w[:n].cpu().numpy().tobytes(), digest_size=16).digest() for w, n in zip(waves, lengths.tolist())]
+        keys = [
+            hashlib.blake2b(w[:n].cpu().numpy().tobytes(), digest_size=16).digest()
+            for w, n in zip(waves, lengths.tolist())
+        ]
         todo = [i for i, k in enumerate(keys) if k not in self._encoder_cache]
         if todo:
             idx = torch.tensor(todo, device=waves.device)
@@ -134,7 +157,9 @@ class WhisperRecognizer(L.LightningModule):
     def transcribe(self, encoder_outputs: Any) -> list[str]:
         """Normalized transcripts of encoded audio, decoded with ``generate``."""
         ids = self.model.generate(
-            encoder_outputs=encoder_outputs, num_beams=self.hparams.num_beams, max_new_tokens=self.hparams.max_new_tokens,
+            encoder_outputs=encoder_outputs,
+            num_beams=self.hparams.num_beams,
+            max_new_tokens=self.hparams.max_new_tokens,
         )
         return [normalize_text(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 
+from recipes.benchmark.results import append_result, environment, finished_keys, load_results, merge_results
+from recipes.benchmark.suite import Run, Suite
 from recipes.config_files import resolve_config
 from recipes.messages import format_error
 from recipes.modules.errors import ConfigError, RecipeError
-from recipes.benchmark.results import append_result, environment, finished_keys, load_results, merge_results
-from recipes.benchmark.suite import Run, Suite
 
 __all__ = ["benchmark_command", "suite_parser", "load_suite"]
 
@@ -34,18 +34,30 @@ console = Console(width=160, highlight=False)
 
 
 def suite_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m recipes benchmark", exit_on_error=False, description="Benchmark optimizers on a suite of workloads.")
-    parser.add_argument("--config", action=ActionConfigFile, help="the suite: a shipped name (benchmark/small) or a YAML file")
+    parser = ArgumentParser(
+        prog="python -m recipes benchmark",
+        exit_on_error=False,
+        description="Benchmark optimizers on a suite of workloads.",
+    )
+    parser.add_argument(
+        "--config", action=ActionConfigFile, help="the suite: a shipped name (benchmark/small) or a YAML file"
+    )
     parser.add_class_arguments(Suite)
     parser.add_argument("--only", type=list[str] | None, default=None, help="run only these workloads")
-    parser.add_argument("--report_dir", type=str | None, default=None, help="where the report goes (default: beside the results)")
-    parser.add_argument("--dry_run", type=bool, default=False, help="list the runs and whether each is done, train nothing")
+    parser.add_argument(
+        "--report_dir", type=str | None, default=None, help="where the report goes (default: beside the results)"
+    )
+    parser.add_argument(
+        "--dry_run", type=bool, default=False, help="list the runs and whether each is done, train nothing"
+    )
     return parser
 
 
 def _suite_dir(args: list[str]) -> Path | None:
     """The folder of the last ``--config`` file: workloads' relative config paths are relative to it."""
-    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"] + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"] + [
+        a.split("=", 1)[1] for a in args if a.startswith("--config=")
+    ]
     return Path(values[-1]).resolve().parent if values and Path(values[-1]).is_file() else None
 
 
@@ -57,7 +69,10 @@ def load_suite(args: list[str]) -> tuple[Suite, dict]:
     except Exception as exc:  # jsonargparse reports parse and validation errors as several types
         if isinstance(exc, RecipeError):
             raise
-        raise ConfigError(format_error(exc).removeprefix(RecipeError.PREFIX + " ").split(". Fix:")[0], "see python -m recipes benchmark --help") from None
+        raise ConfigError(
+            format_error(exc).removeprefix(RecipeError.PREFIX + " ").split(". Fix:")[0],
+            "see python -m recipes benchmark --help",
+        ) from None
     base = _suite_dir(args)
     for w in init.workloads:  # a shipped name, or a path relative to the suite file (never to the working folder)
         w.config = str(resolve_config(w.config, f"workload {w.name!r}: config", base=base))
@@ -65,7 +80,9 @@ def load_suite(args: list[str]) -> tuple[Suite, dict]:
     return suite, {"only": init.only, "report_dir": init.report_dir, "dry_run": init.dry_run}
 
 
-def run_suite(suite: Suite, only: list[str] | None = None, dry_run: bool = False, report_dir: str | None = None) -> list[dict]:
+def run_suite(
+    suite: Suite, only: list[str] | None = None, dry_run: bool = False, report_dir: str | None = None
+) -> list[dict]:
     """Train every run of ``suite`` not already in its results file; returns all records of the file."""
     from recipes.benchmark.report import write_report  # matplotlib, and Lightning for training: only when used
     from recipes.benchmark.runner import train_run
@@ -73,10 +90,16 @@ def run_suite(suite: Suite, only: list[str] | None = None, dry_run: bool = False
     runs = suite.runs(only)
     done = finished_keys(load_results(suite.results))
     todo = [r for r in runs if r.key not in done]
-    console.print(f"suite [bold]{suite.name}[/]: {len(runs)} runs, {len(runs) - len(todo)} already in {suite.results}, {len(todo)} to train")
+    console.print(
+        f"suite [bold]{suite.name}[/]: {len(runs)} runs, {len(runs) - len(todo)} already in {suite.results}, "
+        f"{len(todo)} to train"
+    )
     if dry_run:
         for r in runs:
-            console.print(f"  {'done' if r.key in done else 'todo'}  {r.workload.name:14s} {r.label:22s} lr {r.lr:<8g} init {r.init_label:14s} seed {r.seed}  key {r.key}")
+            console.print(
+                f"  {'done' if r.key in done else 'todo'}  {r.workload.name:14s} {r.label:22s} lr {r.lr:<8g} "
+                f"init {r.init_label:14s} seed {r.seed}  key {r.key}"
+            )
         return load_results(suite.results)
     env = environment(str(suite.trainer.get("accelerator", "auto")))
     start = time.perf_counter()
@@ -86,14 +109,22 @@ def run_suite(suite: Suite, only: list[str] | None = None, dry_run: bool = False
         if rec["rank_zero"]:
             append_result(suite.results, rec)
         best = "-" if rec["best"] is None else f"{rec['best']:.4g}"
-        what = f"at step {rec['steps_to_target']} in {rec['time_to_target']:.1f} s" if rec["status"] == "reached" else (rec.get("error") or "")[:100]
-        console.print(f"[{i}/{len(todo)}] {run.workload.name} {run.label} lr {run.lr:g} init {run.init_label} seed {run.seed}: "
-                      f"[bold]{rec['status']}[/] {what} (best {best}, {rec['wall_time']:.1f} s wall)")
+        what = (
+            f"at step {rec['steps_to_target']} in {rec['time_to_target']:.1f} s"
+            if rec["status"] == "reached"
+            else (rec.get("error") or "")[:100]
+        )
+        console.print(
+            f"[{i}/{len(todo)}] {run.workload.name} {run.label} lr {run.lr:g} init {run.init_label} seed {run.seed}: "
+            f"[bold]{rec['status']}[/] {what} (best {best}, {rec['wall_time']:.1f} s wall)"
+        )
     console.print(f"trained {len(todo)} runs in {time.perf_counter() - start:.0f} s")
     records = load_results(suite.results)
     if records:
         out = report_dir or str(Path(suite.results).parent / "report")
-        path = write_report(records, out, suite.baseline, suite.tau_max, title=f"Optimizer benchmark: suite {suite.name}")
+        path = write_report(
+            records, out, suite.baseline, suite.tau_max, title=f"Optimizer benchmark: suite {suite.name}"
+        )
         console.print(f"report: {path}")
     return records
 
@@ -105,13 +136,27 @@ def train_isolated(run: Run, stop_at_target: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp) / "run.json", Path(tmp) / "record.json"
         spec.write_text(json.dumps({"run": asdict(run), "stop_at_target": stop_at_target}))
-        proc = subprocess.run([sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True
+        )
         if out.is_file():
             return json.loads(out.read_text())
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {**base_record(run), "status": "error", "error": f"worker exited {proc.returncode}: {tail[0]}", "rank_zero": True, "best": None, "final": None,
-            "steps_to_target": None, "time_to_target": None, "steps": 0, "curve": {"step": [], "time": [], "metric": [], "loss": []},
-            "wall_time": 0.0, "train_time": 0.0, "eval_time": 0.0}
+    return {
+        **base_record(run),
+        "status": "error",
+        "error": f"worker exited {proc.returncode}: {tail[0]}",
+        "rank_zero": True,
+        "best": None,
+        "final": None,
+        "steps_to_target": None,
+        "time_to_target": None,
+        "steps": 0,
+        "curve": {"step": [], "time": [], "metric": [], "loss": []},
+        "wall_time": 0.0,
+        "train_time": 0.0,
+        "eval_time": 0.0,
+    }
 
 
 def _report(args: list[str]) -> int:
@@ -125,8 +170,13 @@ def _report(args: list[str]) -> int:
     from recipes.benchmark.report import write_report
 
     if not Path(a.results).is_file():
-        raise ConfigError(f"no results file {a.results}", "run python -m recipes benchmark --config <suite> first, or give its results path")
-    path = write_report(load_results(a.results), a.out or str(Path(a.results).parent / "report"), a.baseline, a.tau_max, a.title)
+        raise ConfigError(
+            f"no results file {a.results}",
+            "run python -m recipes benchmark --config <suite> first, or give its results path",
+        )
+    path = write_report(
+        load_results(a.results), a.out or str(Path(a.results).parent / "report"), a.baseline, a.tau_max, a.title
+    )
     console.print(f"report: {path}")
     return 0
 

@@ -32,9 +32,15 @@ def load_results(path: str | os.PathLike) -> list[dict[str, Any]]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{lineno} is not a JSON record ({exc.msg})", "repair or delete that line; every other run is kept") from None
+            raise ConfigError(
+                f"{path}:{lineno} is not a JSON record ({exc.msg})",
+                "repair or delete that line; every other run is kept",
+            ) from None
         if not isinstance(rec, dict) or "key" not in rec or "status" not in rec:
-            raise ConfigError(f"{path}:{lineno} is not a benchmark run record (no key/status)", "point to a results file written by python -m recipes benchmark")
+            raise ConfigError(
+                f"{path}:{lineno} is not a benchmark run record (no key/status)",
+                "point to a results file written by python -m recipes benchmark",
+            )
         records.append(rec)
     return records
 
@@ -73,7 +79,9 @@ def merge_results(inputs: list[str | os.PathLike], out: str | os.PathLike) -> tu
     seen, merged, dropped = set(), [], 0
     for path in inputs:
         if not Path(path).is_file():
-            raise ConfigError(f"no results file {path}", "pass existing JSONL files written by python -m recipes benchmark")
+            raise ConfigError(
+                f"no results file {path}", "pass existing JSONL files written by python -m recipes benchmark"
+            )
         for rec in load_results(path):
             ident = (rec["key"], rec.get("env", {}).get("host"), rec.get("finished_at"))
             if ident in seen:
@@ -94,7 +102,13 @@ def _version(pkg: str) -> str | None:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -112,11 +126,22 @@ def _cpu_name() -> str:
 
 def environment(accelerator: str = "cpu") -> dict[str, Any]:
     """Where a run ran: host, device, thread count and the versions that change numbers."""
-    device = torch.cuda.get_device_name(0) if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else _cpu_name()
+    device = (
+        torch.cuda.get_device_name(0)
+        if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        else _cpu_name()
+    )
     return {
-        "host": socket.gethostname(), "device": device, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "versions": {**{p: _version(p) for p in ("lightning", "torchvision", "torchaudio", "transformers", "recipes")},
-                     "torch": torch.__version__, "cuda": torch.version.cuda},
+        "host": socket.gethostname(),
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {
+            **{p: _version(p) for p in ("lightning", "torchvision", "torchaudio", "transformers", "recipes")},
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+        },
         "commit": _git_commit(),
     }

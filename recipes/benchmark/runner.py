@@ -20,8 +20,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from recipes.modules.errors import ConfigError, TrainingDiverged
 from recipes.benchmark.suite import Run
+from recipes.modules.errors import ConfigError, TrainingDiverged
 
 __all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]
 
@@ -50,7 +50,9 @@ class TargetRecorder(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.max_seconds and self.train_time() > self.max_seconds:
             trainer.should_stop = True
 
@@ -66,10 +68,18 @@ class TargetRecorder(Callback):
         elapsed = self._eval_start - self._start - self.eval_time  # training seconds up to this evaluation
         self.eval_time += time.perf_counter() - self._eval_start
         if self.metric not in trainer.callback_metrics:
-            raise ConfigError(f"the workload's metric {self.metric!r} was not logged", f"logged metrics: {', '.join(sorted(trainer.callback_metrics))}")
+            raise ConfigError(
+                f"the workload's metric {self.metric!r} was not logged",
+                f"logged metrics: {', '.join(sorted(trainer.callback_metrics))}",
+            )
         value = float(trainer.callback_metrics[self.metric])
         loss = trainer.callback_metrics.get("train/loss")
-        for k, v in (("step", trainer.global_step), ("time", elapsed), ("metric", value), ("loss", float(loss) if loss is not None else math.nan)):
+        for k, v in (
+            ("step", trainer.global_step),
+            ("time", elapsed),
+            ("metric", value),
+            ("loss", float(loss) if loss is not None else math.nan),
+        ):
             self.curve[k].append(v)
         if not math.isfinite(value):
             self.diverged = True
@@ -87,11 +97,30 @@ def _cli_value(value: Any) -> str:
 def run_args(run: Run) -> list[str]:
     """The ``python -m recipes fit`` arguments of ``run``: task config, then the benchmark's settings."""
     w = run.workload
-    args = ["--config", w.config, "--seed_everything", str(run.seed),
-            "--trainer.max_steps", str(w.max_steps), "--trainer.max_epochs", "-1",
-            "--trainer.val_check_interval", str(w.eval_every_n_steps), "--trainer.check_val_every_n_epoch", "null",
-            "--trainer.num_sanity_val_steps", "0", "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    args = [
+        "--config",
+        w.config,
+        "--seed_everything",
+        str(run.seed),
+        "--trainer.max_steps",
+        str(w.max_steps),
+        "--trainer.max_epochs",
+        "-1",
+        "--trainer.val_check_interval",
+        str(w.eval_every_n_steps),
+        "--trainer.check_val_every_n_epoch",
+        "null",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+    ]
     for key, value in {**w.overrides, **{f"trainer.{k}": v for k, v in run.trainer.items()}}.items():
         args += [f"--{key}", _cli_value(value)]
     args += ["--model.optimizer", json.dumps(run.optimizer)]
@@ -105,7 +134,7 @@ def run_args(run: Run) -> list[str]:
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Lightning's per-run chatter (devices, summaries) off while the benchmark prints one line a run."""
-    loggers = [logging.getLogger(n) for n in ("lightning", "lightning.pytorch", "lightning.fabric", "modules", "data")]
+    loggers = [logging.getLogger(n) for n in ("lightning", "lightning.pytorch", "lightning.fabric", "recipes")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
@@ -122,8 +151,16 @@ def _quiet() -> Iterator[None]:
 def base_record(run: Run) -> dict[str, Any]:
     """What identifies a run in the results file: its key, names, target and full config."""
     w = run.workload
-    return {"key": run.key, "workload": w.name, "optimizer": run.label, "init": run.init_label, "lr": run.lr, "seed": run.seed,
-            "target": {"metric": w.metric, "mode": w.mode, "value": w.target}, "config": run.spec}
+    return {
+        "key": run.key,
+        "workload": w.name,
+        "optimizer": run.label,
+        "init": run.init_label,
+        "lr": run.lr,
+        "seed": run.seed,
+        "target": {"metric": w.metric, "mode": w.mode, "value": w.target},
+        "config": run.spec,
+    }
 
 
 def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
@@ -155,14 +192,21 @@ def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
     metrics = recorder.curve["metric"]
     finite = [m for m in metrics if math.isfinite(m)]
     best = (max(finite) if w.mode == "max" else min(finite)) if finite else None
-    rec.update({
-        "status": status, "error": error, "rank_zero": is_zero,
-        "steps_to_target": recorder.hit[0] if recorder.hit else None,
-        "time_to_target": recorder.hit[1] if recorder.hit else None,
-        "best": best, "final": metrics[-1] if metrics else None,
-        "steps": recorder.curve["step"][-1] if recorder.curve["step"] else 0,
-        "train_time": recorder.train_time() if recorder._start else 0.0, "eval_time": recorder.eval_time,
-        "wall_time": time.perf_counter() - wall, "curve": recorder.curve,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    rec.update(
+        {
+            "status": status,
+            "error": error,
+            "rank_zero": is_zero,
+            "steps_to_target": recorder.hit[0] if recorder.hit else None,
+            "time_to_target": recorder.hit[1] if recorder.hit else None,
+            "best": best,
+            "final": metrics[-1] if metrics else None,
+            "steps": recorder.curve["step"][-1] if recorder.curve["step"] else 0,
+            "train_time": recorder.train_time() if recorder._start else 0.0,
+            "eval_time": recorder.eval_time,
+            "wall_time": time.perf_counter() - wall,
+            "curve": recorder.curve,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
     return rec

@@ -122,7 +122,10 @@ def profile(ratios: dict[str, dict[str, float]], taus: Iterable[float]) -> dict[
 
 def profile_score(ratios: dict[str, dict[str, float]], tau_max: float = 4.0) -> dict[str, float]:
     """Normalized area under rho over [1, tau_max], computed exactly (rho is a step function)."""
-    return {s: sum((tau_max - r) / (tau_max - 1) for r in rs if r <= tau_max) / len(rs) for s, rs in _by_submission(ratios).items()}
+    return {
+        s: sum((tau_max - r) / (tau_max - 1) for r in rs if r <= tau_max) / len(rs)
+        for s, rs in _by_submission(ratios).items()
+    }
 
 
 def geomean_speedup(times: dict[str, dict[str, float]], baseline: str) -> dict[str, tuple[float, int]]:
@@ -130,7 +133,10 @@ def geomean_speedup(times: dict[str, dict[str, float]], baseline: str) -> dict[s
     subs = sorted({s for row in times.values() for s in row})
     out = {}
     for s in subs:
-        logs = [math.log(row[baseline] / row[s]) for row in times.values()
-                if baseline in row and s in row and math.isfinite(row[baseline]) and math.isfinite(row[s])]
+        logs = [
+            math.log(row[baseline] / row[s])
+            for row in times.values()
+            if baseline in row and s in row and math.isfinite(row[baseline]) and math.isfinite(row[s])
+        ]
         out[s] = (math.exp(sum(logs) / len(logs)) if logs else math.nan, len(logs))
     return out

@@ -95,8 +95,14 @@ class Run:
     def spec(self) -> dict[str, Any]:
         # The task config by name or content, not by path: the same run keys the same wherever its file lives.
         workload = {**asdict(self.workload), "config": config_id(self.workload.config)}
-        return {"workload": workload, "optimizer": self.optimizer, "scheduler": self.scheduler,
-                "init": self.init, "seed": self.seed, "trainer": self.trainer}
+        return {
+            "workload": workload,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "init": self.init,
+            "seed": self.seed,
+            "trainer": self.trainer,
+        }
 
     @property
     def key(self) -> str:
@@ -148,16 +154,29 @@ class Suite:
         if self.isolate is not None:
             return self.isolate
         devices = self.trainer.get("devices", 1)
-        many = devices in (-1, "auto", "-1") or (isinstance(devices, int) and devices > 1) or (isinstance(devices, (list, str)) and len(str(devices).split(",")) > 1)
+        many = (
+            devices in (-1, "auto", "-1")
+            or (isinstance(devices, int) and devices > 1)
+            or (isinstance(devices, (list, str)) and len(str(devices).split(",")) > 1)
+        )
         return many or int(self.trainer.get("num_nodes", 1)) > 1
 
     def __post_init__(self) -> None:
         if not self.workloads or not self.optimizers or not self.seeds:
-            raise ConfigError(f"suite {self.name!r} needs at least one workload, optimizer and seed", "list them under workloads, optimizers and seeds")
-        for what, names in (("workload", [w.name for w in self.workloads]), ("optimizer label", [o.name for o in self.optimizers])):
+            raise ConfigError(
+                f"suite {self.name!r} needs at least one workload, optimizer and seed",
+                "list them under workloads, optimizers and seeds",
+            )
+        for what, names in (
+            ("workload", [w.name for w in self.workloads]),
+            ("optimizer label", [o.name for o in self.optimizers]),
+        ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise ConfigError(f"suite {self.name!r} repeats {what} {', '.join(dupes)}", f"give each {what} a unique name (optimizers: set label)")
+                raise ConfigError(
+                    f"suite {self.name!r} repeats {what} {', '.join(dupes)}",
+                    f"give each {what} a unique name (optimizers: set label)",
+                )
         wl = {w.name for w in self.workloads}
         for o in self.optimizers:
             as_config(OptimizerConfig, o.optimizer)  # fails early, naming the bad key
@@ -167,16 +186,28 @@ class Suite:
                 as_config(SchedulerConfig, o.scheduler)
             unknown = sorted(set(o.per_workload) - wl)
             if unknown:
-                raise ConfigError(f"optimizer {o.name!r}: per_workload names unknown workloads {', '.join(unknown)}", f"use one of {', '.join(sorted(wl))}")
+                raise ConfigError(
+                    f"optimizer {o.name!r}: per_workload names unknown workloads {', '.join(unknown)}",
+                    f"use one of {', '.join(sorted(wl))}",
+                )
         for i in self.initializers:
             as_config(InitConfig, i)
         for w in self.workloads:
             if not Path(w.config).is_file():
-                raise ConfigError(f"workload {w.name!r}: no task config {w.config}", "give a shipped config name (recipes list configs) or a path relative to the suite file")
+                raise ConfigError(
+                    f"workload {w.name!r}: no task config {w.config}",
+                    "give a shipped config name (recipes list configs) or a path relative to the suite file",
+                )
             if w.max_steps < 1 or w.eval_every_n_steps < 1:
-                raise ConfigError(f"workload {w.name!r}: max_steps and eval_every_n_steps must be >= 1", "set a step budget and an evaluation cadence")
+                raise ConfigError(
+                    f"workload {w.name!r}: max_steps and eval_every_n_steps must be >= 1",
+                    "set a step budget and an evaluation cadence",
+                )
         if self.baseline not in {o.name for o in self.optimizers}:
-            raise ConfigError(f"baseline {self.baseline!r} is not one of the suite's optimizers", f"use one of {', '.join(o.name for o in self.optimizers)}")
+            raise ConfigError(
+                f"baseline {self.baseline!r} is not one of the suite's optimizers",
+                f"use one of {', '.join(o.name for o in self.optimizers)}",
+            )
 
     def runs(self, only: list[str] | None = None) -> list[Run]:
         """Every run, workload by workload, then optimizer, lr, initializer and seed."""
@@ -187,17 +218,34 @@ class Suite:
             for o in self.optimizers:
                 changes = dict(o.per_workload.get(w.name, {}))
                 grid = changes.pop("lr_grid", o.lr_grid)
-                opt = asdict(OptimizerConfig(**{**o.optimizer, **changes}))  # complete: nothing leaks in from the task config
+                opt = asdict(
+                    OptimizerConfig(**{**o.optimizer, **changes})
+                )  # complete: nothing leaks in from the task config
                 sched = asdict(SchedulerConfig(**o.scheduler)) if o.scheduler is not None else None
                 for lr in grid or [opt["lr"]]:
                     for init in self.initializers or [{}]:
                         init_full = asdict(InitConfig(**init)) if init else {}
                         for seed in self.seeds:
-                            out.append(Run(w, o.name, _init_label(init), float(lr), seed, {**opt, "lr": float(lr)}, sched, init_full, dict(self.trainer)))
+                            out.append(
+                                Run(
+                                    w,
+                                    o.name,
+                                    _init_label(init),
+                                    float(lr),
+                                    seed,
+                                    {**opt, "lr": float(lr)},
+                                    sched,
+                                    init_full,
+                                    dict(self.trainer),
+                                )
+                            )
         if only:
             missing = sorted(set(only) - {w.name for w in self.workloads})
             if missing:
-                raise ConfigError(f"--only names unknown workloads {', '.join(missing)}", f"use one of {', '.join(w.name for w in self.workloads)}")
+                raise ConfigError(
+                    f"--only names unknown workloads {', '.join(missing)}",
+                    f"use one of {', '.join(w.name for w in self.workloads)}",
+                )
         return out
 
     def with_seeds(self, seeds: list[int]) -> "Suite":

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import torch
-
 from recipes.modules.errors import DataError
 
-__all__ = ["DataFile", "FASHION_MNIST", "existing_path", "find_files", "read_idx"]
+__all__ = ["DataFile", "existing_path", "find_files"]
 
 
 @dataclass(frozen=True)
@@ -28,39 +25,6 @@ class DataFile:
     name: str
     sha256: str
     url: str
-
-
-_FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_MNIST = {
-    split: DataFile(name, sha, _FMNIST_URL + name)
-    for split, name, sha in [
-        (
-            "train_images",
-            "train-images-idx3-ubyte.gz",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        ),
-        (
-            "train_labels",
-            "train-labels-idx1-ubyte.gz",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        ),
-        (
-            "test_images",
-            "t10k-images-idx3-ubyte.gz",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        ),
-        (
-            "test_labels",
-            "t10k-labels-idx1-ubyte.gz",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        ),
-    ]
-}
-FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_HELP = (
-    "install the Debian package (apt-get install dataset-fashion-mnist), or put the four official IDX files "
-    "(train-images-idx3-ubyte.gz ...) in a folder and pass --data.root FOLDER"
-)
 
 
 def existing_path(path: str | os.PathLike, key: str, kind: Literal["folder", "file"], fix: str) -> Path:
@@ -78,14 +42,9 @@ def existing_path(path: str | os.PathLike, key: str, kind: Literal["folder", "fi
     return p
 
 
-def _candidates(folder: Path, f: DataFile) -> list[Path]:
+def _candidates(folder: Path, f: DataFile, subdirs: tuple[str, ...]) -> list[Path]:
     raw = f.name.removesuffix(".gz")
-    return [
-        folder / f.name,
-        folder / raw,
-        folder / "FashionMNIST" / "raw" / f.name,
-        folder / "FashionMNIST" / "raw" / raw,
-    ]
+    return [d / name for d in (folder, *(folder / sub for sub in subdirs)) for name in (f.name, raw)]
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -118,10 +77,17 @@ def _download(f: DataFile, folder: Path) -> Path | None:
 
 
 def find_files(
-    files: dict[str, DataFile], root: str | os.PathLike | None, system_dir: Path, help_text: str, download: bool = True
+    files: dict[str, DataFile],
+    root: str | os.PathLike | None,
+    system_dir: Path,
+    help_text: str,
+    cache: str,
+    download: bool = True,
+    subdirs: tuple[str, ...] = (),
 ) -> dict[str, bytes]:
     """The verified uncompressed content of each file: from ``root`` or a download into it when ``root`` is
-    given, else from ``system_dir`` or a download into ``~/.cache/recipes``.
+    given, else from ``system_dir`` or a download into ``~/.cache/recipes/<cache>``. Each folder is also
+    searched in its ``subdirs`` (another tool's layout), and each file gzipped or not.
 
     A ``root`` that does not exist is an error, and one without the files never falls back to
     ``system_dir``: the data used is the data the user pointed at. A file found but corrupt is an error
@@ -130,24 +96,12 @@ def find_files(
     folders = [existing_path(root, "data.root", "folder", help_text)] if root else [system_dir]
     out: dict[str, bytes] = {}
     for key, f in files.items():
-        path = next((p for folder in folders for p in _candidates(folder, f) if p.is_file()), None)
+        path = next((p for folder in folders for p in _candidates(folder, f, subdirs) if p.is_file()), None)
         if path is None and download:
-            target = Path(root).expanduser() if root else Path.home() / ".cache" / "recipes" / "fashion-mnist"
+            target = Path(root).expanduser() if root else Path.home() / ".cache" / "recipes" / cache
             path = _download(f, target)
         if path is None:
             where = ", ".join(str(d) for d in folders)
             raise DataError(f"{f.name} not found in {where} and the download failed", help_text)
         out[key] = _verified(path, f, help_text)
     return out
-
-
-def read_idx(content: bytes, name: str) -> torch.Tensor:
-    """Parse an IDX file (unsigned-byte data): magic ``0x0000 08 ndim``, big-endian dims, then the payload."""
-    if len(content) < 4 or content[:3] != b"\x00\x00\x08":
-        raise DataError(f"{name} is not an unsigned-byte IDX file", "use the official Fashion-MNIST files")
-    ndim = content[3]
-    dims = np.frombuffer(content, dtype=">u4", count=ndim, offset=4).astype(int)
-    offset = 4 + 4 * ndim
-    if len(content) - offset != int(np.prod(dims)):
-        raise DataError(f"{name} is truncated: header says {tuple(dims)}", "replace it with an intact copy")
-    return torch.from_numpy(np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(*dims).copy())

@@ -72,3 +72,32 @@ def small_movielens(tmp_path_factory) -> Path:
         "\n".join([item[0], *[line for line in item[1:] if int(line.split("\t")[0]) <= 60]]) + "\n"
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """A randomly initialized Whisper with tiny.en's tokenizer, processor and generation settings but one
+    32-wide layer a side: for tests of the training path (precision, devices, resume), where tiny.en's
+    150 MB checkpoints would spend most of the time writing files. The real weights have their own tests."""
+    import shutil
+
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from recipes.modules.pretrained import resolve_pretrained
+
+    src, out = Path(resolve_pretrained("openai/whisper-tiny.en")), tmp_path_factory.mktemp("tiny-whisper")
+    small = {
+        "d_model": 32,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 64,
+        "decoder_ffn_dim": 64,
+    }
+    torch.manual_seed(0)
+    WhisperForConditionalGeneration(WhisperConfig.from_pretrained(src, **small)).save_pretrained(out)
+    for f in src.iterdir():
+        if f.name not in ("config.json", "model.safetensors", "SOURCE"):
+            shutil.copy(f, out / f.name)  # the real tokenizer, processor and generation config
+    return out

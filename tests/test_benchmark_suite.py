@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from recipes.__main__ import main
-from recipes.benchmark import command as bench
+from recipes.benchmark import runner
 from recipes.benchmark.results import load_results, merge_results
 from recipes.data.regression.synthetic import SyntheticRegressionDataModule, least_squares
 from tests.conftest import CONFIGS
@@ -136,8 +136,8 @@ def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
 
     # a second run of the same suite trains nothing; a run recorded as an error is trained again
     calls = []
-    real = bench.train_run
-    monkeypatch.setattr(bench, "train_run", lambda run, stop: calls.append(run) or real(run, stop))
+    real = runner.train_run
+    monkeypatch.setattr(runner, "train_run", lambda run, stop: calls.append(run) or real(run, stop))
     assert main(["benchmark", "--config", str(path)]) == 0
     assert calls == [] and len(load_results(tmp_path / "results.jsonl")) == 10
     lines = (tmp_path / "results.jsonl").read_text().splitlines()

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import recipes.data.image.datamodules as images
 from recipes.data.batching import TensorBatchDataset, batch_loader
 from recipes.data.image.datamodules import DigitsDataModule, FashionMNISTDataModule, MNIST5kDataModule
-from recipes.data.sources import FASHION_MNIST, FASHION_MNIST_DEBIAN, read_idx
+from recipes.data.image.fashion_mnist import FASHION_MNIST, FASHION_MNIST_DEBIAN, read_idx
 from recipes.modules.errors import RecipeError
 
 

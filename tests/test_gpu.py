@@ -70,7 +70,7 @@ def _subprocess(args: list[str]) -> int:
 @pytest.mark.parametrize("devices", [1, 2], ids=["1gpu", "ddp2"])
 @pytest.mark.parametrize("precision", ["32-true", "16-mixed", "bf16-mixed"])
 @pytest.mark.parametrize("name", RUNNABLE)
-def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, small_movielens):
+def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper):
     """The CPU matrix (tests/test_matrix.py) on CUDA: fused kernels, 16-mixed with its GradScaler, NCCL."""
     if devices > torch.cuda.device_count():
         pytest.skip(f"NCCL DDP needs {devices} GPUs, this machine has {torch.cuda.device_count()}")
@@ -84,5 +84,6 @@ def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, sm
         strategy="ddp",
         pretrained=pretrained_image,
         movielens=small_movielens,
+        whisper=tiny_whisper,
     )
     fit_evaluate_predict_resume(args, root, devices, run=main if devices == 1 else _subprocess)

@@ -48,6 +48,8 @@ SMALL: dict[str, list[str]] = {
     ],
     "speech_whisper": [
         *SPEECH,
+        "--model.pretrained",
+        "{whisper}",
         "--data.batch_size",
         "1",
         "--model.max_new_tokens",
@@ -162,7 +164,10 @@ def fit_evaluate_predict_resume(
 @pytest.mark.parametrize("devices", [1, 2], ids=["1dev", "ddp2"])
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", RUNNABLE)
-def test_fit_evaluate_predict_resume(name, precision, devices, tmp_path, pretrained_image, small_movielens):
+def test_fit_evaluate_predict_resume(
+    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper
+):
     root = tmp_path / "run"
-    args = _args(name, root, precision, devices, pretrained=pretrained_image, movielens=small_movielens)
+    fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
+    args = _args(name, root, precision, devices, **fixtures)
     fit_evaluate_predict_resume(args, root, devices)

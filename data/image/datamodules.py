@@ -17,15 +17,9 @@ import torch
 from torchvision.transforms import v2
 
 from recipes.data.batching import TensorBatchDataset, batch_loader
+from recipes.data.image.fashion_mnist import FASHION_MNIST_DEBIAN, read_fashion_mnist
 from recipes.data.image.folders import ImageFolderSet
-from recipes.data.sources import (
-    FASHION_MNIST,
-    FASHION_MNIST_DEBIAN,
-    FASHION_MNIST_HELP,
-    existing_path,
-    find_files,
-    read_idx,
-)
+from recipes.data.sources import existing_path
 from recipes.modules.errors import ConfigError
 
 __all__ = ["ImageDataModule", "FashionMNISTDataModule", "MNIST5kDataModule", "DigitsDataModule"]
@@ -178,8 +172,7 @@ class FashionMNISTDataModule(ImageDataModule):
         self.root, self.download = root, download
 
     def load(self):
-        raw = find_files(FASHION_MNIST, self.root, FASHION_MNIST_DEBIAN, FASHION_MNIST_HELP, self.download)
-        t = {k: read_idx(v, FASHION_MNIST[k].name) for k, v in raw.items()}
+        t = read_fashion_mnist(self.root, FASHION_MNIST_DEBIAN, self.download)
         return (
             t["train_images"].unsqueeze(1),
             t["train_labels"].long(),

@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 Implementation = Literal["auto", "fused", "foreach", "for_loop"]
 
 
+def rank_zero_info(message: str) -> None:
+    """Lightning's rank-zero log line, imported when first used: importing the factory needs no Lightning."""
+    from lightning.pytorch.utilities import rank_zero_info as info
+
+    info(message)
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """The optimizer and how the model's parameters are grouped for it.
@@ -178,8 +185,6 @@ def _constructor_kwargs(
                 if "foreach" in sig.parameters:
                     kwargs["foreach"] = True
                 chosen = "foreach" if kwargs.get("foreach") else "default"
-                from lightning.pytorch.utilities import rank_zero_info  # here: importing the factory needs no Lightning
-
                 rank_zero_info(f"{cls.__name__}: {chosen} implementation, not fused: {fused_conflict}")
         elif cfg.implementation == "fused":
             raise ConfigError(

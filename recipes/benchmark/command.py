@@ -84,8 +84,8 @@ def run_suite(
     suite: Suite, only: list[str] | None = None, dry_run: bool = False, report_dir: str | None = None
 ) -> list[dict]:
     """Train every run of ``suite`` not already in its results file; returns all records of the file."""
-    from recipes.benchmark.report import write_report  # matplotlib, and Lightning for training: only when used
-    from recipes.benchmark.runner import train_run
+    from recipes.benchmark import runner  # Lightning, and matplotlib for the report: imported only when used
+    from recipes.benchmark.report import write_report
 
     runs = suite.runs(only)
     done = finished_keys(load_results(suite.results))
@@ -104,7 +104,8 @@ def run_suite(
     env = environment(str(suite.trainer.get("accelerator", "auto")))
     start = time.perf_counter()
     for i, run in enumerate(todo, 1):
-        rec = train_isolated(run, suite.stop_at_target) if suite.isolated else train_run(run, suite.stop_at_target)
+        train = train_isolated if suite.isolated else runner.train_run
+        rec = train(run, suite.stop_at_target)
         rec.update({"suite": suite.name, "env": env})
         if rec["rank_zero"]:
             append_result(suite.results, rec)

@@ -101,3 +101,25 @@ def tiny_whisper(tmp_path_factory) -> Path:
         if f.name not in ("config.json", "model.safetensors", "SOURCE"):
             shutil.copy(f, out / f.name)  # the real tokenizer, processor and generation config
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_minilm(tmp_path_factory) -> Path:
+    """A randomly initialized 2-layer, 32-wide BERT with all-MiniLM-L6-v2's tokenizer, for the text tower's
+    training-path tests (precision, devices, resume); the real encoder has its own tests."""
+    import shutil
+
+    from transformers import AutoConfig, BertModel
+
+    from recipes.modules.pretrained import resolve_pretrained
+
+    src, out = (
+        Path(resolve_pretrained("sentence-transformers/all-MiniLM-L6-v2")),
+        tmp_path_factory.mktemp("tiny-minilm"),
+    )
+    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    torch.manual_seed(0)
+    BertModel(AutoConfig.from_pretrained(src, **small)).save_pretrained(out)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(src / name, out / name)
+    return out

@@ -70,7 +70,9 @@ def _subprocess(args: list[str]) -> int:
 @pytest.mark.parametrize("devices", [1, 2], ids=["1gpu", "ddp2"])
 @pytest.mark.parametrize("precision", ["32-true", "16-mixed", "bf16-mixed"])
 @pytest.mark.parametrize("name", RUNNABLE)
-def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper):
+def test_matrix_on_cuda(
+    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm
+):
     """The CPU matrix (tests/test_matrix.py) on CUDA: fused kernels, 16-mixed with its GradScaler, NCCL."""
     if devices > torch.cuda.device_count():
         pytest.skip(f"NCCL DDP needs {devices} GPUs, this machine has {torch.cuda.device_count()}")
@@ -85,5 +87,6 @@ def test_matrix_on_cuda(name, precision, devices, tmp_path, pretrained_image, sm
         pretrained=pretrained_image,
         movielens=small_movielens,
         whisper=tiny_whisper,
+        minilm=tiny_minilm,
     )
     fit_evaluate_predict_resume(args, root, devices, run=main if devices == 1 else _subprocess)

@@ -24,7 +24,7 @@ PRECISIONS = ["32-true", "bf16-mixed"]  # 16-mixed needs CUDA: tests/test_gpu.py
 
 SPEECH = ["--data.include", '["digits/*"]', "--data.batch_size", "4"]
 CNN = ["--model.net_kwargs", "{widths: [8, 16]}"]  # the pretraining fixture uses it too, so transfer loads weights
-# The smallest data and networks that still exercise each path; {movielens} and {pretrained} are fixtures.
+# The smallest data and networks that still exercise each path; {name} is a fixture's path (test below).
 SMALL: dict[str, list[str]] = {
     "image_classification": [*CNN, "--data.val_size", "301"],
     "image_classification_resnet18": ["--data.val_size", "301", "--data.batch_size", "4"],
@@ -65,7 +65,12 @@ SMALL: dict[str, list[str]] = {
     ],
     "recommendation": ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"],
     "recommendation_ranking": ["--data.root", "{movielens}", "--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
-    "recommendation_text_tower": ["--data.root", "{movielens}"],
+    "recommendation_text_tower": [
+        "--data.root",
+        "{movielens}",
+        "--model.net_kwargs",
+        "{pretrained: {minilm}, dim: 16, hybrid: true, max_length: 12, grad_items: 16}",
+    ],
 }
 LIMITS = [
     "--trainer.max_epochs",
@@ -112,6 +117,13 @@ def pretrained_image(tmp_path_factory) -> Path:
     return root / "checkpoints" / "last.ckpt"
 
 
+def _fill(arg: str, fixtures: dict[str, Path]) -> str:
+    """``arg`` with each ``{fixture}`` replaced by that fixture's path."""
+    for key, path in fixtures.items():
+        arg = arg.replace("{" + key + "}", str(path))
+    return arg
+
+
 def _args(
     name: str,
     root: Path,
@@ -121,7 +133,7 @@ def _args(
     strategy: str = "ddp_fork",
     **fixtures: Path,
 ) -> list[str]:
-    small = [str(fixtures[a[1:-1]]) if a[1:-1] in fixtures else a for a in SMALL.get(name, [])]
+    small = [_fill(a, fixtures) for a in SMALL.get(name, [])]
     out = [
         "--config",
         str(CONFIGS / f"{name}.yaml"),
@@ -165,9 +177,10 @@ def fit_evaluate_predict_resume(
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_fit_evaluate_predict_resume(
-    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper
+    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm
 ):
     root = tmp_path / "run"
     fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
+    fixtures["minilm"] = tiny_minilm
     args = _args(name, root, precision, devices, **fixtures)
     fit_evaluate_predict_resume(args, root, devices)

@@ -68,4 +68,4 @@ def save_config_hparams(module: Any, ignore: list[str] | None = None, **configs:
             f"{type(module).__name__} hyperparameters {', '.join(bad)} are not plain values; pass dataclass "
             "configs to save_config_hparams, and modules or tensors in ignore"
         )
-    module.save_hyperparameters(hparams, frame=frame)
+    module.save_hyperparameters(hparams, ignore=ignore, frame=frame)

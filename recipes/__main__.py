@@ -8,6 +8,7 @@ import Lightning.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentError
 from typing import Callable
 
 from recipes.config_files import resolve_config_args
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_cli(args, from_sys=argv is None)
     except RecipeError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except (ArgumentError, ValueError) as exc:  # export builds the CLI: jsonargparse's reports, wrapped errors
+        if not isinstance(exc, ArgumentError) and RecipeError.PREFIX not in str(exc):
+            raise
+        from recipes.messages import format_error
+
+        print(format_error(exc), file=sys.stderr)
         return 2
 
 

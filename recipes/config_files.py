@@ -49,16 +49,28 @@ def _names_fix() -> str:
     )
 
 
+def _shipped(value: str) -> Path | None:
+    """The shipped config a bare name means (``regression``, ``regression.yaml``, ``configs/regression``,
+    ``benchmark/small``); None for anything written as a path (``./x``, ``/x``, ``~/x``, ``../x``)."""
+    if value.startswith(("/", "~", "./", "../")) or ".." in Path(value).parts:
+        return None
+    name = value.removeprefix("configs/").removesuffix(".yaml").removesuffix(".yml")
+    shipped = config_dir() / f"{name}.yaml"
+    return shipped if shipped.is_file() else None
+
+
 def resolve_config(value: str, key: str = "--config", base: str | os.PathLike | None = None) -> Path:
     """``value`` as a file: an existing path (relative to ``base`` when given, else the working folder),
-    else the shipped config of that name. Neither is one error that lists the names."""
+    else the shipped config of that bare name. Neither is one error that lists the names."""
     given = Path(value).expanduser()
     path = given if given.is_absolute() or base is None else Path(base) / given
-    if path.is_file():
-        return path.absolute()
-    name = value.removesuffix(".yaml").removesuffix(".yml").removeprefix("configs/")
-    shipped = config_dir() / f"{name}.yaml"
-    if shipped.is_file() and ".." not in Path(name).parts:
+    try:
+        if path.is_file():
+            return path.absolute()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ConfigError(f"{key} {value[:80]}: not a usable path ({exc.strerror})", _names_fix()) from None
+    shipped = _shipped(value)
+    if shipped is not None:
         return shipped
     where = f" (relative to {base})" if base is not None and not given.is_absolute() else ""
     raise ConfigError(f"{key} {value}: no such file{where} and no shipped config of that name", _names_fix())
@@ -76,22 +88,39 @@ def config_id(path: str | os.PathLike) -> str:
 
 
 def copy_config(name: str, dest: str | os.PathLike) -> Path:
-    """Copy the shipped config ``name`` to ``dest`` (a file, or a folder to put ``<name>.yaml`` in); an existing
-    file is never overwritten."""
-    src = config_dir() / f"{name.removesuffix('.yaml')}.yaml"
-    if not src.is_file() or ".." in Path(name).parts:
+    """Copy the shipped config ``name`` to ``dest`` (a file, or an existing folder to put ``<name>.yaml`` in);
+    an existing file is never overwritten."""
+    src = _shipped(name)
+    if src is None:
         raise ConfigError(
             f"cp: no shipped config {name!r}", "use one of: " + ", ".join(config_names()) + " (recipes list configs)"
         )
     target = Path(dest).expanduser()
     if target.is_dir():
         target = target / src.name
+    elif str(dest).endswith(("/", os.sep)):
+        raise ConfigError(f"cp: folder {dest} does not exist", "create it first, or give a file name")
     if target.exists():
         raise ConfigError(f"cp: {target} already exists", "give another destination, or delete it first")
     if not target.parent.is_dir():
         raise ConfigError(f"cp: folder {target.parent} does not exist", "create it first, or give an existing folder")
-    shutil.copyfile(src, target)
+    try:
+        shutil.copyfile(src, target)
+    except OSError as exc:
+        raise ConfigError(
+            f"cp: cannot write {target} ({exc.strerror})", "give a destination you can write to"
+        ) from None
     return target
+
+
+def _inline(value: str) -> bool:
+    """Whether a ``--config`` value is the YAML itself (jsonargparse takes a mapping as well as a path)."""
+    import yaml
+
+    try:
+        return isinstance(yaml.safe_load(value), dict)
+    except yaml.YAMLError:
+        return False
 
 
 def resolve_config_args(argv: list[str]) -> list[str]:
@@ -105,8 +134,7 @@ def resolve_config_args(argv: list[str]) -> list[str]:
             if not eq:
                 i += 1
                 val = argv[i]
-            inline = val.lstrip().startswith("{") or "\n" in val  # jsonargparse also takes the YAML itself
-            out += [key, val if inline else str(resolve_config(val, "--config"))]
+            out += [key, val if _inline(val) else str(resolve_config(val, "--config"))]
         else:
             out.append(arg)
         i += 1

@@ -144,3 +144,27 @@ def test_a_shipped_suite_runs_by_name(tmp_path, monkeypatch, capsys):
         == 0
     )
     assert "suite small" in capsys.readouterr().out
+
+
+def test_paths_never_fall_back_to_shipped_names_and_inline_yaml_passes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for written_as_a_path in ("./regression.yaml", "./regression", str(tmp_path / "regression.yml")):
+        with pytest.raises(ConfigError, match="no such file"):
+            resolve_config(written_as_a_path)
+    with pytest.raises(ConfigError, match="not a usable path"):
+        resolve_config("x" * 300)
+    inline = ["--config", "trainer: {max_epochs: 1}", "--config", "{seed_everything: 1}"]
+    assert resolve_config_args(inline) == inline
+
+
+def test_cp_to_a_missing_folder_is_an_error(tmp_path, capsys):
+    assert main(["cp", "regression", str(tmp_path / "newdir") + "/"]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "newdir").exists()
+    assert main(["cp", "configs/regression.yaml", str(tmp_path / "r.yaml")]) == 0
+
+
+def test_export_with_a_bad_argument_is_one_line(tmp_path, capsys):
+    args = ["export", "--config", "regression", "--ckpt_path", "best", "--out_dir", str(tmp_path), "--model.bogus", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("recipes:") and "bogus" in err[0]

@@ -1,9 +1,10 @@
 """The optimizer registry: a name for every optimizer the factory can build.
 
-Entries are data (frozen dataclasses). ``torch.optim`` is read at import time so every optimizer
-it ships is registered; schedule-free AdamW/SGD/RAdam come from ``schedulefree``; the
-``pytorch-optimizer`` collection (Lion, LAMB, Adan, Prodigy, SOAP, ...) is registered when the
-optional extra is installed. Any ``torch.optim.Optimizer`` subclass is also accepted by dotted path.
+Entries are data (frozen dataclasses), and the built-in collections are registered on the first lookup or
+listing, so importing this module stays cheap: every optimizer ``torch.optim`` ships, schedule-free
+AdamW/SGD/RAdam from ``schedulefree``, and the ``pytorch-optimizer`` collection (Lion, LAMB, Adan, Prodigy,
+SOAP, ...) when the optional extra is installed. Any ``torch.optim.Optimizer`` subclass is also accepted by
+dotted path.
 """
 
 from __future__ import annotations

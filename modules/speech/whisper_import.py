@@ -187,7 +187,7 @@ def _source(key: str) -> tuple[str, int, int]:
         if sub not in _LAYER:
             raise ConfigError(
                 f"no CTranslate2 source for transformers tensor {key}",
-                "update modules/whisper_import.py for this Whisper variant",
+                "update modules/speech/whisper_import.py for this Whisper variant",
             )
         scope, part, parts = _LAYER[sub]
         scope = f"{side}/layer_{index}/{scope}"
@@ -196,7 +196,7 @@ def _source(key: str) -> tuple[str, int, int]:
     else:
         raise ConfigError(
             f"no CTranslate2 source for transformers tensor {key}",
-            "update modules/whisper_import.py for this Whisper variant",
+            "update modules/speech/whisper_import.py for this Whisper variant",
         )
     if "layer_norm" in module:
         leaf = {"weight": "gamma", "bias": "beta"}[leaf]
@@ -244,7 +244,7 @@ def ctranslate2_to_hf(variables: dict[str, Tensor], aliases: dict[str, str], con
     if unused or missing:
         raise ConfigError(
             f"conversion left CTranslate2 variables unused {unused[:5]} / transformers tensors unset {missing[:5]}",
-            "update modules/whisper_import.py for this Whisper variant",
+            "update modules/speech/whisper_import.py for this Whisper variant",
         )
     return state
 

@@ -54,11 +54,15 @@ def suite_parser() -> ArgumentParser:
 
 
 def _suite_dir(args: list[str]) -> Path | None:
-    """The folder of the last ``--config`` file: workloads' relative config paths are relative to it."""
-    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"] + [
-        a.split("=", 1)[1] for a in args if a.startswith("--config=")
-    ]
-    return Path(values[-1]).resolve().parent if values and Path(values[-1]).is_file() else None
+    """The folder of the first ``--config`` file (the suite; later ones are overrides): workloads' relative
+    config paths are relative to it."""
+    for i, arg in enumerate(args):
+        key, eq, val = arg.partition("=")
+        if key in ("--config", "-c") and (eq or i + 1 < len(args)):
+            path = Path(val if eq else args[i + 1])
+            if path.is_file():
+                return path.resolve().parent
+    return None
 
 
 def load_suite(args: list[str]) -> tuple[Suite, dict]:

@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from recipes.benchmark.suite import Run
-from recipes.modules.errors import ConfigError, TrainingDiverged
+from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
 
 __all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]
 
@@ -181,7 +181,7 @@ def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
             is_zero = cli.trainer.is_global_zero
         except TrainingDiverged:
             status, is_zero = "diverged", True
-        except ConfigError:
+        except RecipeError:
             raise
         except Exception as exc:  # noqa: BLE001 - any other failure is recorded and retried on the next resume
             status, error, is_zero = "error", f"{type(exc).__name__}: {exc}", True

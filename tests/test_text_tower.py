@@ -5,6 +5,7 @@ through the CLI with the cold-item metrics, export to a directory transformers l
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 
@@ -14,6 +15,7 @@ import torch
 from transformers import AutoModel
 
 from benchmarks.common import logged_metrics
+from recipes.__main__ import main
 from recipes.data.recommendation.datamodule import MovieLensDataModule
 from recipes.data.recommendation.files import read_movielens
 from recipes.modules.init import InitConfig
@@ -129,7 +131,19 @@ def test_freeze_stops_then_restarts_gradient_flow(small_movielens, tmp_path):
     assert all(p.requires_grad for p in model.net.text.parameters())
 
 
-def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path):
+def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path, caplog):
+    """The commands in-process (test_package runs the installed ones); Lightning's log lines, which do not
+    propagate to the root logger, are read from its own logger."""
+    lightning_log = logging.getLogger("lightning.pytorch")
+    lightning_log.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="lightning.pytorch")
+    try:
+        _fit_test_export(small_movielens, tmp_path, caplog)
+    finally:
+        lightning_log.removeHandler(caplog.handler)
+
+
+def _fit_test_export(small_movielens, tmp_path, caplog) -> None:
     root, out = tmp_path / "run", tmp_path / "exported"
     args = [
         "--config",
@@ -150,25 +164,22 @@ def test_cli_fit_test_export_and_cold_metrics(small_movielens, tmp_path):
         "--model.optimizer.lr_mult",
         "{net.text: 1.0}",
     ]
-    fit = run_recipes("fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4")
-    assert fit.returncode == 0, fit.stderr[-2000:]
-    assert "unfroze 101 tensors under net.text at epoch 1" in fit.stderr + fit.stdout
-    test = run_recipes("test", *args, "--ckpt_path", "best")
-    assert test.returncode == 0, test.stderr[-2000:]
+    assert main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "4"]) == 0
+    assert "unfroze 101 tensors under net.text at epoch 1" in caplog.text
+    assert main(["test", *args, "--ckpt_path", "best"]) == 0
     m = logged_metrics(root)  # fit and test logs together
     assert "val/rmse_cold" in m and 0.5 < m["test/rmse"] < 1.5
     preds = tmp_path / "preds.csv"  # the test split's predictions, scored again by hand on the cold items
-    assert run_recipes("predict", *args, "--ckpt_path", "best", "--predictions.output", str(preds)).returncode == 0
+    assert main(["predict", *args, "--ckpt_path", "best", "--predictions.output", str(preds)]) == 0
     dm = MovieLensDataModule(root=str(small_movielens))
     index = {int(raw): i for i, raw in enumerate(dm.encoded.item_ids)}
     rows = [r for r in csv.DictReader(open(preds)) if dm.item_train_counts()[index[int(r["item"])]] <= 10]
     assert len(rows) > 0
     rmse = math.sqrt(sum((float(r["score"]) - float(r["rating"])) ** 2 for r in rows) / len(rows))
     assert m["test/rmse_cold"] == pytest.approx(rmse, rel=1e-4)
-    export = run_recipes(
-        "export", *args, "--ckpt_path", "last", "--out_dir", str(out)
+    assert (
+        main(["export", *args, "--ckpt_path", "last", "--out_dir", str(out)]) == 0
     )  # last: after the fine-tuned epoch
-    assert export.returncode == 0, export.stderr[-2000:]
     loaded = AutoModel.from_pretrained(out)
     state = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     key = "encoder.layer.5.output.dense.weight"

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except (ArgumentError, ValueError) as exc:  # export builds the CLI: jsonargparse's reports, wrapped errors
+    except (ArgumentError, ValueError) as exc:  # jsonargparse's reports, and our errors it wrapped
         if not isinstance(exc, ArgumentError) and RecipeError.PREFIX not in str(exc):
             raise
         from recipes.messages import format_error

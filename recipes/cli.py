@@ -252,19 +252,16 @@ def _nested_nulls(argv: list[str]) -> list[str]:
 
 
 def run_cli(argv: list[str], from_sys: bool = False) -> int:
-    """Run LightningCLI on ``argv`` (``fit|validate|test|predict ...``); returns the exit code."""
+    """Run LightningCLI on ``argv`` (``fit|validate|test|predict ...``); returns the exit code. Lightning's own
+    refusals and a diverged loss are handled here; user errors and jsonargparse's reports of them go up to the
+    command table (``recipes/__main__.py``), which turns every one into one line."""
     torch.set_float32_matmul_precision("high")  # TF32 on Ampere+ GPUs; a no-op on CPU
     try:
         fixed = _nested_nulls(argv)
         if from_sys:  # LightningCLI reads sys.argv itself (and warns when given both)
             sys.argv[1:] = fixed
         build_cli(None if from_sys else fixed)
-    except (ArgumentError, MisconfigurationException) as exc:
-        print(format_error(exc), file=sys.stderr)
-        return 2
-    except ValueError as exc:  # our errors, and jsonargparse's wrapping of those raised while instantiating classes
-        if RecipeError.PREFIX not in str(exc):
-            raise
+    except MisconfigurationException as exc:
         print(format_error(exc), file=sys.stderr)
         return 2
     except TrainingDiverged as exc:

@@ -35,10 +35,10 @@ def _rows(kind: str) -> list[tuple[str, str]]:
 
 def list_command(args: list[str]) -> int:
     """``recipes list configs|optimizers|initializers|schedulers``: every name and what it is."""
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        if args and args[0] in ("-h", "--help"):
-            print(LIST_USAGE.removeprefix("use: "))
-            return 0
+    if args in (["-h"], ["--help"]):
+        print(LIST_USAGE.removeprefix("use: "))
+        return 0
+    if len(args) != 1:
         raise ConfigError("list takes one argument", LIST_USAGE)
     rows = _rows(args[0])
     from rich.console import Console

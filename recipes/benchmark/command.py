@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
@@ -140,7 +140,7 @@ def train_isolated(run: Run, stop_at_target: bool) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp) / "run.json", Path(tmp) / "record.json"
-        spec.write_text(json.dumps({"run": asdict(run), "stop_at_target": stop_at_target}))
+        spec.write_text(json.dumps({"run": run.to_dict(), "stop_at_target": stop_at_target}))
         proc = subprocess.run(
             [sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True
         )

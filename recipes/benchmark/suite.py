@@ -108,6 +108,15 @@ class Run:
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields: what a worker process or a Ray task receives."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Run":
+        data = dict(data)
+        return cls(workload=Workload(**data.pop("workload")), **data)
+
 
 def _init_label(init: dict[str, Any]) -> str:
     """``kaiming_normal`` or, with settings beyond the name, ``kaiming_normal(mode=fan_out)``."""

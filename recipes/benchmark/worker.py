@@ -17,13 +17,12 @@ from pathlib import Path
 import torch
 
 from recipes.benchmark.runner import train_run
-from recipes.benchmark.suite import Run, Workload
+from recipes.benchmark.suite import Run
 
 
 def _load_run(path: str) -> tuple[Run, bool]:
     spec = json.loads(Path(path).read_text())
-    w = Workload(**spec["run"].pop("workload"))
-    return Run(workload=w, **spec["run"]), spec["stop_at_target"]
+    return Run.from_dict(spec["run"]), spec["stop_at_target"]
 
 
 def main(argv: list[str]) -> int:

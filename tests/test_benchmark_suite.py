@@ -1,5 +1,6 @@
-"""The benchmark harness end to end on real (tiny) runs: the regression workload, resume, divergence,
-the report with its plots, merging, and the bad-input messages."""
+"""The benchmark harness end to end on real (tiny) runs: the regression workload, trials and studies, resume,
+divergence, the report with its plots, merging, target setting, time budgets and cadences, submissions that are
+not plain optimizers, and the bad-input messages."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ REGRESSION = {
     "mode": "min",
     "target": 0.1,
     "max_steps": 400,
+    "max_runtime": 30.0,
     "eval_every_n_steps": 25,
     "overrides": {"data.condition": 10.0},
 }
@@ -33,22 +35,26 @@ DIGITS = {
     "mode": "max",
     "target": 0.9,
     "max_steps": 60,
+    "max_runtime": 60.0,
     "eval_every_n_steps": 20,
 }
+FIXED = {}  # nothing to tune: every trial runs the submission's own settings
+
+
+def _fixed(label: str, **optimizer) -> dict:
+    return {"label": label, "optimizer": optimizer, "search_space": FIXED}
 
 
 def _suite(tmp_path: Path, **extra) -> Path:
     suite = {
         "name": "tiny",
         "results": str(tmp_path / "results.jsonl"),
-        "seeds": [0, 1],
+        "studies": 2,
+        "trials": 1,
         "workloads": [REGRESSION],
-        "optimizers": [
-            {"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1, "weight_decay": 0.0}},
-            {
-                "label": "sgd_nesterov",
-                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
-            },
+        "submissions": [
+            _fixed("adamw", name="adamw", lr=0.1, weight_decay=0.0),
+            _fixed("sgd_nesterov", name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.0),
         ],
         **extra,
     }
@@ -97,39 +103,39 @@ def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
     path = _suite(
         tmp_path,
         workloads=[REGRESSION, DIGITS],
-        optimizers=[
+        trials=2,
+        submissions=[
             {
                 "label": "adamw",
-                "optimizer": {"name": "adamw", "lr": 0.01, "weight_decay": 0.05},
-                "per_workload": {"regression": {"lr": 0.1, "weight_decay": 0.0, "lr_grid": [0.03, 0.1]}},
+                "optimizer": {"name": "adamw", "weight_decay": 0.0},
+                "search_space": {"learning_rate": {"feasible_points": [0.03, 0.1]}},
             },
             {
                 "label": "sgd_nesterov",
-                "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
-                "per_workload": {"regression": {"lr": 50.0, "weight_decay": 0.0}},
+                "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.0},
+                "search_space": [{"learning_rate": 50.0}, {"learning_rate": 60.0}],  # AlgoPerf's list form; diverges
             },
         ],
-    )  # lr 50 diverges
+    )
     assert main(["benchmark", "--config", str(path)]) == 0
     recs = load_results(tmp_path / "results.jsonl")
-    assert len(recs) == 2 * (3 + 2)  # seeds x (regression: 2 adamw lrs + 1 sgd; digits: 2 optimizers)
-    by = {(r["workload"], r["optimizer"], r["lr"], r["seed"]): r for r in recs}
-    reg = by[("regression", "adamw", 0.1, 0)]
+    assert len(recs) == 2 * 2 * 2 * 2  # workloads x submissions x studies x trials
+    by = {(r["workload"], r["optimizer"], r["study"], r["trial"]): r for r in recs}
+    reg = next(r for r in recs if r["workload"] == "regression" and r["optimizer"] == "adamw" and r["lr"] == 0.1)
     assert reg["status"] == "reached" and reg["best"] <= 0.1 and reg["time_to_target"] > 0
     assert reg["curve"]["step"][0] == 25 and all(np.diff(reg["curve"]["time"]) > 0)
-    assert (
-        reg["config"]["optimizer"]["lr"] == 0.1
-        and reg["config"]["seed"] == 0
-        and reg["env"]["versions"]["torch"] == torch.__version__
-    )
-    assert {by[("regression", "sgd_nesterov", 50.0, s)]["status"] for s in (0, 1)} == {
-        "diverged"
-    }  # recorded, never dropped
-    assert by[("digits", "adamw", 0.01, 0)]["status"] in ("reached", "missed")
+    assert reg["config"]["overrides"]["model.optimizer"]["lr"] == 0.1 and reg["hyperparameters"] == {
+        "learning_rate": 0.1
+    }
+    assert reg["env"]["versions"]["torch"] == torch.__version__ and reg["budget"]["max_runtime"] == 30.0
+    assert {by[("regression", "sgd_nesterov", s, t)]["status"] for s in (0, 1) for t in (0, 1)} == {"diverged"}
+    assert {by[("regression", "sgd_nesterov", s, t)]["lr"] for s in (0, 1) for t in (0, 1)} == {50.0, 60.0}
+    assert by[("digits", "adamw", 0, 0)]["status"] in ("reached", "missed")
+    assert len({r["seed"] for r in recs}) == 4  # one seed per (study, trial), shared by the submissions
 
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "## Workload `regression`" in report and "## Workload `digits`" in report and "Learning-rate grid" in report
-    assert "diverged" in report
+    assert "## External-tuning ruleset" in report and "### Workload `regression`" in report
+    assert "### Workload `digits`" in report and "Every trial on regression" in report and "diverged" in report
     for png in ("profile.png", "curves_regression.png", "curves_digits.png", "lr_regression.png"):
         data = (tmp_path / "report" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -139,14 +145,16 @@ def test_suite_end_to_end_resume_and_report(tmp_path, monkeypatch):
     real = runner.train_run
     monkeypatch.setattr(runner, "train_run", lambda run, stop: calls.append(run) or real(run, stop))
     assert main(["benchmark", "--config", str(path)]) == 0
-    assert calls == [] and len(load_results(tmp_path / "results.jsonl")) == 10
+    assert calls == [] and len(load_results(tmp_path / "results.jsonl")) == 16
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     broken = json.loads(lines[0]) | {"status": "error", "error": "killed"}
     (tmp_path / "results.jsonl").write_text("\n".join([json.dumps(broken)] + lines[1:]) + "\n")
     assert main(["benchmark", "--config", str(path), "--only", "[regression]"]) == 0
     assert len(calls) == 1 and calls[0].key == broken["key"]
     recs = load_results(tmp_path / "results.jsonl")
-    assert len(recs) == 10 and [r["status"] for r in recs if r["key"] == broken["key"]] != ["error"]
+    assert len(recs) == 16 and [r["status"] for r in recs if r["key"] == broken["key"]] != ["error"]
+    # a list search space gives at most its points per study: asking for more is one line, exit 2
+    assert main(["benchmark", "--config", str(path), "--trials", "3", "--dry_run", "true"]) == 2
 
 
 def test_merge_keeps_each_run_once(tmp_path):
@@ -161,20 +169,18 @@ def test_merge_keeps_each_run_once(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's optimizers"),
+        ({"baseline": "nadam"}, "baseline 'nadam' is not one of the suite's submissions"),
         (
             {"workloads": [REGRESSION | {"config": "configs/nope.yaml"}]},
             "config configs/nope.yaml: no such file (relative to",
         ),
-        ({"optimizers": [{"optimizer": {"name": "adamw", "lr": 0.1, "momentom": 0.9}}]}, "momentom"),
+        ({"submissions": [_fixed("adamw", name="adamw", lr=0.1, momentom=0.9)]}, "momentom"),
         (
-            {
-                "optimizers": [
-                    {"label": "adamw", "optimizer": {"name": "adamw"}, "per_workload": {"regresion": {"lr": 1.0}}}
-                ]
-            },
-            "unknown workloads regresion",
+            {"submissions": [_fixed("adamw", name="adamw") | {"per_workload": {"regression": {"lr": 1.0}}}]},
+            "hand tuning, which AlgoPerf's rules forbid",
         ),
+        ({"submissions": [{"label": "adamw", "optimizer": {"name": "adamw"}}]}, "needs a search space"),
+        ({"workloads": [REGRESSION | {"max_runtime": 0}]}, "max_runtime must be > 0"),
         ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),
     ],
 )
@@ -196,44 +202,104 @@ def test_optimizer_by_initializer_grid(tmp_path):
     path = _suite(
         tmp_path,
         workloads=[DIGITS | {"max_steps": 20}],
-        seeds=[0],
+        studies=1,
         initializers=[{"name": "default"}, {"name": "orthogonal", "gain": 0.5}],
-        optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.01}}],
+        submissions=[_fixed("adamw", name="adamw", lr=0.01)],
     )
     assert main(["benchmark", "--config", str(path)]) == 0
     recs = load_results(tmp_path / "results.jsonl")
     assert sorted(r["init"] for r in recs) == ["default", "orthogonal(gain=0.5)"]
     assert {r["config"]["init"]["name"] for r in recs} == {"default", "orthogonal"}
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "Optimizer x initializer" in report and "| adamw + orthogonal(gain=0.5) |" in report
+    assert "Submission x initializer" in report and "| adamw + orthogonal(gain=0.5) |" in report
 
 
 def test_ddp_suite_runs_each_run_in_its_own_process(tmp_path):
     # Lightning's ddp re-runs the launching command for the other ranks, so multi-device runs are isolated
     path = _suite(
         tmp_path,
-        seeds=[0],
+        studies=1,
         trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
-        workloads=[REGRESSION | {"max_steps": 200}],
-        optimizers=[{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.3, "weight_decay": 0.0}}],
+        # evaluations on training time: rank zero decides for both ranks (a split decision would hang)
+        workloads=[REGRESSION | {"max_steps": 300, "eval_every_seconds": 0.3, "target": 1e-9}],
+        submissions=[_fixed("adamw", name="adamw", lr=0.3, weight_decay=0.0)],
     )
     assert main(["benchmark", "--config", str(path)]) == 0
     (rec,) = load_results(tmp_path / "results.jsonl")
-    assert (
-        rec["status"] == "reached"
-        and rec["config"]["trainer"]["devices"] == 2
-        and rec["accelerator"] == "CPUAccelerator"
-    )
+    assert rec["status"] == "missed" and rec["config"]["trainer"]["devices"] == 2
+    assert rec["accelerator"] == "CPUAccelerator" and 0 < rec["steps"] <= 300
+    gaps = np.diff([0.0] + rec["curve"]["time"])  # training seconds between evaluations
+    assert len(gaps) >= 2 and (gaps >= 0.3).all(), gaps
 
 
 def test_time_budget_stops_a_run(tmp_path):
     path = _suite(
         tmp_path,
-        seeds=[0],
-        workloads=[REGRESSION | {"max_steps": 100000, "max_seconds": 1.0, "target": 1e-9}],
+        studies=1,
+        workloads=[REGRESSION | {"max_steps": 100000, "max_runtime": 1.0, "target": 1e-9}],
         baseline="sgd",
-        optimizers=[{"label": "sgd", "optimizer": {"name": "sgd", "lr": 0.01, "weight_decay": 0.0}}],
+        submissions=[_fixed("sgd", name="sgd", lr=0.01, weight_decay=0.0)],
     )
     assert main(["benchmark", "--config", str(path)]) == 0
     (rec,) = load_results(tmp_path / "results.jsonl")
     assert rec["status"] == "missed" and 1.0 <= rec["train_time"] < 5.0 and 0 < rec["steps"] < 100000
+
+
+def test_submissions_beyond_a_torch_optimizer(tmp_path):
+    from tests.benchmark_submissions import PlainSGD
+
+    PlainSGD.built = PlainSGD.steps = 0
+    path = _suite(
+        tmp_path,
+        studies=1,
+        baseline="plain_sgd",
+        submissions=[
+            {
+                "label": "plain_sgd",
+                "submission": "tests.benchmark_submissions.PlainSGD",
+                "search_space": {"learning_rate": {"feasible_points": [0.05]}},
+            },
+            {
+                "label": "adamw_ema",
+                "submission": "recipes.benchmark.ema_submission.AdamWEMA",
+                "arguments": {"optimizer": {"weight_decay": 0.0}},
+                "search_space": {"learning_rate": {"feasible_points": [0.1]}, "ema_decay": {"feasible_points": [0.9]}},
+            },
+        ],
+    )
+    assert main(["benchmark", "--config", str(path)]) == 0
+    recs = {r["optimizer"]: r for r in load_results(tmp_path / "results.jsonl")}
+    plain, ema = recs["plain_sgd"], recs["adamw_ema"]
+    assert plain["config"]["overrides"] == {"data.batch_size": 32} and plain["lr"] == 0.05
+    assert PlainSGD.built == 1 and PlainSGD.steps >= plain["steps"] > 0  # its optimizer trained, its hooks ran
+    assert (
+        ema["config"]["overrides"]["model.optimizer"]["name"] == "adamw" and ema["hyperparameters"]["ema_decay"] == 0.9
+    )
+    assert plain["status"] == ema["status"] == "reached"
+
+
+def test_targets_are_the_median_study_best(tmp_path):
+    path = _suite(
+        tmp_path,
+        trials=2,
+        workloads=[REGRESSION | {"max_steps": 100, "config": "regression.yaml"}],  # relative to the suite
+        submissions=[
+            {
+                "label": "adamw",
+                "optimizer": {"name": "adamw", "weight_decay": 0.0},
+                "search_space": {"learning_rate": {"feasible_points": [0.01, 0.03, 0.1]}},
+            }
+        ],
+    )
+    (tmp_path / "regression.yaml").write_text((CONFIGS / "regression.yaml").read_text())
+    out = tmp_path / "out" / "with_targets.yaml"
+    assert main(["benchmark", "targets", "--config", str(path), "--out", str(out)]) == 0
+    recs = load_results(tmp_path / "results.targets.jsonl")
+    assert len(recs) == 4 and all(r["steps"] == 100 for r in recs)  # full budgets: no stop at the old target
+    per_study = [min(r["best"] for r in recs if r["study"] == s) for s in (0, 1)]
+    import yaml
+
+    written = yaml.safe_load(out.read_text())
+    assert written["workloads"][0]["target"] == pytest.approx(float(np.median(per_study)), rel=1e-5)
+    assert Path(written["workloads"][0]["config"]).is_absolute() and out.read_text().startswith("# suite.yaml")
+    assert main(["benchmark", "--config", str(out), "--dry_run", "true"]) == 0  # the copy is a working suite

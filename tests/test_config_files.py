@@ -86,7 +86,8 @@ def _suite(folder, config: str) -> str:
     suite = {
         "name": "t",
         "results": str(folder / "results.jsonl"),
-        "seeds": [0],
+        "studies": 1,
+        "trials": 1,
         "workloads": [
             {
                 "name": "regression",
@@ -95,9 +96,10 @@ def _suite(folder, config: str) -> str:
                 "mode": "min",
                 "target": 0.1,
                 "max_steps": 10,
+                "max_runtime": 10.0,
             }
         ],
-        "optimizers": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1}}],
+        "submissions": [{"label": "adamw", "optimizer": {"name": "adamw", "lr": 0.1}, "search_space": {}}],
     }
     (folder / "suite.yaml").write_text(json.dumps(suite))
     return str(folder / "suite.yaml")
@@ -135,8 +137,8 @@ def test_a_shipped_suite_runs_by_name(tmp_path, monkeypatch, capsys):
                 "benchmark/small",
                 "--only",
                 "[regression]",
-                "--seeds",
-                "[0]",
+                "--studies",
+                "1",
                 "--dry_run",
                 "true",
             ]

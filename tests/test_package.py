@@ -151,13 +151,13 @@ def test_installed_package_runs_from_a_folder_that_shadows_its_names(venv, tmp_p
     assert test.returncode == 0, test.stderr[-2000:]
     assert "test/acc" in test.stdout
 
-    bench = _run(venv, tmp_path, "benchmark", "--config", "benchmark/small", "--only", "[regression]", "--seeds", "[0]")
+    bench = _run(venv, tmp_path, "benchmark", "--config", "benchmark/small", "--only", "[regression]", "--studies", "1")
     assert bench.returncode == 0, bench.stderr[-2000:]
     records = [
         json.loads(line)
         for line in (tmp_path / "runs" / "benchmark" / "small" / "results.jsonl").read_text().splitlines()
     ]
-    assert records and {r["workload"] for r in records} == {"regression"} and {r["seed"] for r in records} == {0}
+    assert records and {r["workload"] for r in records} == {"regression"} and {r["study"] for r in records} == {0}
     assert any(r["status"] == "reached" for r in records)
     # the run keys name the shipped config, not the site-packages path: the checkout's results resume here
     assert {r["config"]["workload"]["config"] for r in records} == {"configs/regression.yaml"}

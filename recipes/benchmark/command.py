@@ -1,30 +1,31 @@
-"""``python -m recipes benchmark``: run a suite, resume it, report on it, merge results.
+"""``recipes benchmark``: run a suite, resume it, set its targets, report on it, merge results.
 
-    python -m recipes benchmark --config benchmark/small [--seeds '[0]'] [--only '[regression]']
-    python -m recipes benchmark report RESULTS.jsonl [--out DIR] [--baseline adamw]
-    python -m recipes benchmark merge A.jsonl B.jsonl --out MERGED.jsonl
+    recipes benchmark --config benchmark/small [--studies 1] [--only '[regression]'] [--executor ray]
+    recipes benchmark targets --config benchmark/small [--out small_targets.yaml]
+    recipes benchmark report RESULTS.jsonl [--out DIR] [--baseline adamw]
+    recipes benchmark merge A.jsonl B.jsonl --out MERGED.jsonl
 
 A run whose key is already in the results file (reached, missed or diverged) is skipped, so a killed
-benchmark picks up where it stopped; a run that failed with an error is tried again.
+benchmark picks up where it stopped; a run that failed with an error is tried again. The driver alone
+writes the results file, whichever executor trains the runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import tempfile
+import statistics
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 
-from recipes.benchmark.results import append_result, environment, finished_keys, load_results, merge_results
-from recipes.benchmark.suite import Run, Suite
-from recipes.config_files import resolve_config
+from recipes.benchmark.results import append_result, finished_keys, load_results, merge_results, write_text_atomic
+from recipes.benchmark.suite import Suite
+from recipes.config_files import config_names, resolve_config
 from recipes.messages import format_error
 from recipes.modules.errors import ConfigError, RecipeError
 
@@ -49,6 +50,19 @@ def suite_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--dry_run", type=bool, default=False, help="list the runs and whether each is done, train nothing"
+    )
+    parser.add_argument(
+        "--executor",
+        type=Literal["sequential", "ray"],
+        default="sequential",
+        help="sequential: one run after another here; ray: each run a Ray task on a cluster (--ray_address)",
+    )
+    parser.add_argument(
+        "--ray_address",
+        type=str,
+        default="auto",
+        help="auto: the running cluster (ray start --head); ray://host:10001: Ray Client; local: a private "
+        "instance on 127.0.0.1",
     )
     return parser
 
@@ -80,52 +94,72 @@ def load_suite(args: list[str]) -> tuple[Suite, dict]:
     base = _suite_dir(args)
     for w in init.workloads:  # a shipped name, or a path relative to the suite file (never to the working folder)
         w.config = str(resolve_config(w.config, f"workload {w.name!r}: config", base=base))
+    for o in init.submissions:  # a search-space file is relative to the suite file too
+        if isinstance(o.search_space, str) and base is not None and not Path(o.search_space).expanduser().is_absolute():
+            o.search_space = str(base / o.search_space)
     suite = Suite(**{f.name: getattr(init, f.name) for f in fields(Suite)})
-    return suite, {"only": init.only, "report_dir": init.report_dir, "dry_run": init.dry_run}
+    opts = {k: getattr(init, k) for k in ("only", "report_dir", "dry_run", "executor", "ray_address")}
+    return suite, opts
+
+
+def _describe(run) -> str:
+    hp = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.hyperparameters.items())
+    init = "" if run.init_label == "task default" else f" init {run.init_label}"
+    return f"{run.workload.name} {run.label}{init} study {run.study} trial {run.trial}" + (f" ({hp})" if hp else "")
 
 
 def run_suite(
-    suite: Suite, only: list[str] | None = None, dry_run: bool = False, report_dir: str | None = None
+    suite: Suite,
+    only: list[str] | None = None,
+    dry_run: bool = False,
+    report_dir: str | None = None,
+    executor: str = "sequential",
+    ray_address: str = "auto",
+    report: bool = True,
 ) -> list[dict]:
     """Train every run of ``suite`` not already in its results file; returns all records of the file."""
-    from recipes.benchmark import runner  # Lightning, and matplotlib for the report: imported only when used
-    from recipes.benchmark.report import write_report
+    from recipes.benchmark.executors import RayExecutor, run_sequential
 
     runs = suite.runs(only)
     done = finished_keys(load_results(suite.results))
     todo = [r for r in runs if r.key not in done]
     console.print(
-        f"suite [bold]{suite.name}[/]: {len(runs)} runs, {len(runs) - len(todo)} already in {suite.results}, "
-        f"{len(todo)} to train"
+        f"suite [bold]{suite.name}[/] ({suite.ruleset}, {suite.studies} studies x {suite.trials_per_study} trials): "
+        f"{len(runs)} runs, {len(runs) - len(todo)} already in {suite.results}, {len(todo)} to train"
     )
     if dry_run:
         for r in runs:
-            console.print(
-                f"  {'done' if r.key in done else 'todo'}  {r.workload.name:14s} {r.label:22s} lr {r.lr:<8g} "
-                f"init {r.init_label:14s} seed {r.seed}  key {r.key}"
-            )
+            console.print(f"  {'done' if r.key in done else 'todo'}  {_describe(r)}  key {r.key}")
         return load_results(suite.results)
-    env = environment(str(suite.trainer.get("accelerator", "auto")))
     start = time.perf_counter()
-    for i, run in enumerate(todo, 1):
-        train = train_isolated if suite.isolated else runner.train_run
-        rec = train(run, suite.stop_at_target)
-        rec.update({"suite": suite.name, "env": env})
-        if rec["rank_zero"]:
-            append_result(suite.results, rec)
-        best = "-" if rec["best"] is None else f"{rec['best']:.4g}"
-        what = (
-            f"at step {rec['steps_to_target']} in {rec['time_to_target']:.1f} s"
-            if rec["status"] == "reached"
-            else (rec.get("error") or "")[:100]
-        )
-        console.print(
-            f"[{i}/{len(todo)}] {run.workload.name} {run.label} lr {run.lr:g} init {run.init_label} seed {run.seed}: "
-            f"[bold]{rec['status']}[/] {what} (best {best}, {rec['wall_time']:.1f} s wall)"
-        )
+    if executor == "ray" and todo:
+        pool = RayExecutor(ray_address)
+        stream = pool.map(todo, suite.stop_at_target, suite.isolated)
+    else:
+        pool, stream = None, run_sequential(todo, suite.stop_at_target, suite.isolated)
+    try:
+        for i, (run, rec) in enumerate(stream, 1):
+            rec["suite"] = suite.name
+            if rec["rank_zero"]:
+                append_result(suite.results, rec)  # the driver alone writes the file, one record at a time
+            best = "-" if rec["best"] is None else f"{rec['best']:.4g}"
+            what = (
+                f"at step {rec['steps_to_target']} in {rec['time_to_target']:.1f} s"
+                if rec["status"] == "reached"
+                else (rec.get("error") or "")[:100]
+            )
+            console.print(
+                f"[{i}/{len(todo)}] {_describe(run)}: [bold]{rec['status']}[/] {what} "
+                f"(best {best}, {rec['wall_time']:.1f} s wall)"
+            )
+    finally:
+        if pool is not None:
+            pool.close()
     console.print(f"trained {len(todo)} runs in {time.perf_counter() - start:.0f} s")
     records = load_results(suite.results)
-    if records:
+    if records and report:
+        from recipes.benchmark.report import write_report  # matplotlib only when a report is written
+
         out = report_dir or str(Path(suite.results).parent / "report")
         path = write_report(
             records, out, suite.baseline, suite.tau_max, title=f"Optimizer benchmark: suite {suite.name}"
@@ -134,34 +168,83 @@ def run_suite(
     return records
 
 
-def train_isolated(run: Run, stop_at_target: bool) -> dict:
-    """``run`` in a fresh ``python -m recipes.benchmark.worker`` process (see that module)."""
-    from recipes.benchmark.runner import base_record
+def target_values(records: list[dict[str, Any]]) -> dict[str, float]:
+    """workload -> the best validation metric reached by the median study (AlgoPerf's target setting: per
+    study the best value over its trials, then the median over studies)."""
+    per: dict[str, dict[int, list[float]]] = {}
+    for r in records:
+        if r["status"] == "error" or not r.get("rank_zero", True) or r.get("best") is None:
+            continue
+        per.setdefault(r["workload"], {}).setdefault(r["study"], []).append(float(r["best"]))
+    modes = {r["workload"]: r["target"]["mode"] for r in records}
+    pick = {"max": max, "min": min}
+    return {w: statistics.median(pick[modes[w]](v) for v in studies.values()) for w, studies in per.items()}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        spec, out = Path(tmp) / "run.json", Path(tmp) / "record.json"
-        spec.write_text(json.dumps({"run": run.to_dict(), "stop_at_target": stop_at_target}))
-        proc = subprocess.run(
-            [sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True
+
+def _targets(args: list[str]) -> int:
+    """``recipes benchmark targets --config SUITE [--out FILE] [--submission LABEL]``: AlgoPerf's target
+    setting. The submission (the suite's baseline by default) is tuned over its search space with the suite's
+    studies and trials, each trial using its whole budget; each workload's target becomes the best
+    validation metric reached by the median study, written into a copy of the suite."""
+    import yaml
+
+    out, label, rest = None, None, []
+    it = iter(args)
+    for a in it:
+        if a in ("--out", "--submission"):
+            value = next(it, None)
+            if value is None:
+                raise ConfigError(f"{a} needs a value", "e.g. --out small_targets.yaml")
+            out, label = (value, label) if a == "--out" else (out, value)
+        else:
+            rest.append(a)
+    suite, opts = load_suite(rest)
+    base = _suite_dir(rest)
+    if base is None:
+        raise ConfigError("targets needs the suite as a file", "use: recipes benchmark targets --config SUITE")
+    label = label or suite.baseline
+    chosen = [o for o in suite.submissions if o.name == label]
+    if not chosen:
+        raise ConfigError(
+            f"no submission {label!r} in the suite", f"use one of {', '.join(o.name for o in suite.submissions)}"
         )
-        if out.is_file():
-            return json.loads(out.read_text())
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return {
-        **base_record(run),
-        "status": "error",
-        "error": f"worker exited {proc.returncode}: {tail[0]}",
-        "rank_zero": True,
-        "best": None,
-        "final": None,
-        "steps_to_target": None,
-        "time_to_target": None,
-        "steps": 0,
-        "curve": {"step": [], "time": [], "metric": [], "loss": []},
-        "wall_time": 0.0,
-        "train_time": 0.0,
-        "eval_time": 0.0,
-    }
+    results = Path(suite.results)
+    tuned = replace(
+        suite,
+        submissions=chosen,
+        baseline=label,
+        ruleset="external_tuning",
+        stop_at_target=False,
+        results=str(results.with_name(f"{results.stem}.targets{results.suffix}")),
+    )
+    records = run_suite(
+        tuned, only=opts["only"], executor=opts["executor"], ray_address=opts["ray_address"], report=False
+    )
+    keys = {r.key for r in tuned.runs(opts["only"])}
+    values = target_values([r for r in records if r["key"] in keys])
+    suite_file = next(a for i, a in enumerate(rest) if i and rest[i - 1] in ("--config", "-c"))
+    data = yaml.safe_load(Path(suite_file).read_text())
+    shipped = set(config_names())
+    for w in data["workloads"]:
+        if w["name"] in values:
+            w["target"] = float(f"{values[w['name']]:.6g}")
+        if w["config"] not in shipped and not Path(w["config"]).is_absolute():
+            w["config"] = str((base / w["config"]).resolve())  # the copy may live elsewhere
+    for o in data.get("submissions", []):
+        if isinstance(o.get("search_space"), str) and not Path(o["search_space"]).is_absolute():
+            o["search_space"] = str((base / o["search_space"]).resolve())
+    path = Path(out or f"{data.get('name', 'suite')}_targets.yaml")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    header = (
+        f"# {Path(suite_file).name} with targets set by `recipes benchmark targets` on {stamp}: {label} tuned over "
+        f"its search space, {tuned.studies} studies x {tuned.trials} trials, full budgets;\n"
+        "# each target is the best validation metric of the median study (AlgoPerf's target setting).\n"
+    )
+    write_text_atomic(path, header + yaml.safe_dump(data, sort_keys=False))
+    for w, v in values.items():
+        console.print(f"{w}: target {v:.6g}")
+    console.print(f"suite with targets: {path}")
+    return 0
 
 
 def _report(args: list[str]) -> int:
@@ -202,11 +285,13 @@ def benchmark_command(args: list[str]) -> int:
         return _report(args[1:])
     if args and args[0] == "merge":
         return _merge(args[1:])
+    if args and args[0] == "targets":
+        return _targets(args[1:])
     if not args or args[0] in ("-h", "--help"):
         if args:
             suite_parser().print_help()
             return 0
-        raise ConfigError("benchmark needs a suite", "use: python -m recipes benchmark --config benchmark/small")
+        raise ConfigError("benchmark needs a suite", "use: recipes benchmark --config benchmark/small")
     suite, opts = load_suite(args)
     run_suite(suite, **opts)
     return 0

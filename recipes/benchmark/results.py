@@ -17,7 +17,15 @@ import torch
 
 from recipes.modules.errors import ConfigError
 
-__all__ = ["load_results", "append_result", "write_results", "merge_results", "finished_keys", "environment"]
+__all__ = [
+    "load_results",
+    "append_result",
+    "write_results",
+    "write_text_atomic",
+    "merge_results",
+    "finished_keys",
+    "environment",
+]
 
 
 def load_results(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -45,21 +53,25 @@ def load_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def write_results(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
-    """Write ``records`` to ``path`` through a temporary file and a rename (all or nothing)."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, fsync and a rename (all or nothing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, sort_keys=True, allow_nan=True) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_results(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
+    """Write ``records`` to ``path`` as JSONL, all or nothing."""
+    write_text_atomic(path, "".join(json.dumps(rec, sort_keys=True, allow_nan=True) + "\n" for rec in records))
 
 
 def append_result(path: str | os.PathLike, record: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from recipes.benchmark.submission import build_submission
 from recipes.benchmark.suite import Run
 from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
 
@@ -28,15 +29,32 @@ __all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]
 
 class TargetRecorder(Callback):
     """Records (step, training seconds, metric, train loss) at every evaluation; stops at the target
-    (optionally) or when the time budget is spent."""
+    (optionally) or when the time budget is spent; calls the submission's on-the-clock hooks.
 
-    def __init__(self, metric: str, reached, max_seconds: float = 0.0, stop_at_target: bool = True) -> None:
+    Training time is wall time since training started minus evaluation time. The submission's
+    ``prepare_for_eval`` runs before the clock pauses and ``after_eval`` after it restarts, so both are
+    charged to training, as AlgoPerf charges ``prepare_for_eval``. With ``eval_every_seconds`` the
+    evaluations follow training time (AlgoPerf's ``eval_period_time_sec``): rank zero decides and every rank
+    follows, so a multi-device run never splits on the decision.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        reached,
+        max_seconds: float = 0.0,
+        stop_at_target: bool = True,
+        submission: Any = None,
+        eval_every_seconds: float = 0.0,
+    ) -> None:
         self.metric, self.reached, self.max_seconds, self.stop_at_target = metric, reached, max_seconds, stop_at_target
+        self.submission, self.eval_every_seconds = submission, eval_every_seconds
         self.curve: dict[str, list[float]] = {"step": [], "time": [], "metric": [], "loss": []}
         self.hit: tuple[int, float] | None = None
         self.diverged = False
         self._start = 0.0
         self._eval_start = 0.0
+        self._last_eval = 0.0  # training seconds at the end of the last evaluation
         self.eval_time = 0.0
 
     @staticmethod
@@ -53,12 +71,21 @@ class TargetRecorder(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if self.submission is not None:
+            self.submission.on_train_step_end(pl_module)
         if self.max_seconds and self.train_time() > self.max_seconds:
             trainer.should_stop = True
+        if self.eval_every_seconds:
+            due = trainer.strategy.broadcast(self.train_time() - self._last_eval >= self.eval_every_seconds)
+            # Lightning's time-based val_check_interval decides per rank from its own clock; this pins its
+            # decision to rank zero's (due: the interval is over; not due: never yet)
+            trainer._last_val_time = -math.inf if due else math.inf
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        if self.submission is not None:
+            self.submission.prepare_for_eval(pl_module)
         self._sync(pl_module)
         self._eval_start = time.perf_counter()
 
@@ -67,6 +94,9 @@ class TargetRecorder(Callback):
             return
         elapsed = self._eval_start - self._start - self.eval_time  # training seconds up to this evaluation
         self.eval_time += time.perf_counter() - self._eval_start
+        if self.submission is not None:
+            self.submission.after_eval(pl_module)
+        self._last_eval = self.train_time()
         if self.metric not in trainer.callback_metrics:
             raise ConfigError(
                 f"the workload's metric {self.metric!r} was not logged",
@@ -107,7 +137,9 @@ def run_args(run: Run) -> list[str]:
         "--trainer.max_epochs",
         "-1",
         "--trainer.val_check_interval",
-        str(w.eval_every_n_steps),
+        json.dumps({"milliseconds": max(1, round(w.eval_every_seconds * 1000))})
+        if w.eval_every_seconds
+        else str(w.eval_every_n_steps),
         "--trainer.check_val_every_n_epoch",
         "null",
         "--trainer.num_sanity_val_steps",
@@ -121,11 +153,9 @@ def run_args(run: Run) -> list[str]:
         "--trainer.enable_model_summary",
         "false",
     ]
-    for key, value in {**w.overrides, **{f"trainer.{k}": v for k, v in run.trainer.items()}}.items():
+    trainer = {f"trainer.{k}": v for k, v in run.trainer.items()}
+    for key, value in {**w.overrides, **trainer, **run.overrides}.items():
         args += [f"--{key}", _cli_value(value)]
-    args += ["--model.optimizer", json.dumps(run.optimizer)]
-    if run.scheduler is not None:
-        args += ["--model.scheduler", json.dumps(run.scheduler)]
     if run.init:
         args += ["--model.init", json.dumps(run.init)]
     return args
@@ -156,11 +186,27 @@ def base_record(run: Run) -> dict[str, Any]:
         "workload": w.name,
         "optimizer": run.label,
         "init": run.init_label,
+        "ruleset": run.ruleset,
+        "study": run.study,
+        "trial": run.trial,
+        "hyperparameters": run.hyperparameters,
         "lr": run.lr,
         "seed": run.seed,
         "target": {"metric": w.metric, "mode": w.mode, "value": w.target},
+        "budget": {"max_steps": w.max_steps, "max_runtime": w.max_runtime},
         "config": run.spec,
     }
+
+
+def _use_submission(module: L.LightningModule, submission: Any, run: Run) -> None:
+    """The module's ``configure_optimizers`` asks the submission first; None falls back to the module's own."""
+    own = module.configure_optimizers
+
+    def configure_optimizers() -> Any:
+        built = submission.configure_optimizers(module, run.budget)
+        return own() if built is None else built
+
+    module.configure_optimizers = configure_optimizers
 
 
 def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
@@ -169,12 +215,14 @@ def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
 
     w = run.workload
     rec = base_record(run)
-    recorder = TargetRecorder(w.metric, w.reached, w.max_seconds, stop_at_target)
+    submission = build_submission(run.submission, run.arguments, run.hyperparameters)
+    recorder = TargetRecorder(w.metric, w.reached, w.max_runtime, stop_at_target, submission, w.eval_every_seconds)
     wall = time.perf_counter()
     status, error = "missed", None
     with _quiet():
         try:
             cli = build_cli(run_args(run), run=False)
+            _use_submission(cli.model, submission, run)
             cli.trainer.callbacks.append(recorder)
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
             rec["accelerator"] = cli.trainer.accelerator.__class__.__name__

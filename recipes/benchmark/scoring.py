@@ -1,13 +1,18 @@
-"""AlgoPerf-style scoring (Dahl et al., 2023): time-to-target per workload, performance profiles, speedups.
+"""AlgoPerf's scoring (Dahl et al., 2023; the rules in its DOCUMENTATION.md): trials, studies, profiles, speedups.
 
-* A *submission* is an optimizer label (with its initializer when a grid crosses them). Where an lr grid
-  ran, each workload scores the submission's best lr (lowest median time-to-target; ties go to the better
-  median best metric), as AlgoPerf's external tuning keeps the best trial.
-* Its time on a workload is the median over seeds of the time-to-target, a run that missed the target or
-  diverged counting as infinite (so 2 of 3 seeds must reach it for a finite median).
+* A *submission* is a label (with its initializer when a suite crosses them), scored per ruleset.
+* A trial's time is its training time to the first evaluation at the target; a trial that missed, diverged
+  or reached it only after ``max_runtime`` is infinite.
+* A study's time is its fastest trial's (the trial reaching the target in the least training time; ties go
+  to the lower trial index). A workload's time is the median over studies, an infinite study included.
 * Performance ratio r = t / (best t on that workload); ratios above ``tau_max`` become infinite.
   rho(tau) is the fraction of workloads with r <= tau; the score is rho's normalized area over
-  [1, tau_max]: mean over workloads of (tau_max - r) / (tau_max - 1) for r <= tau_max, else 0.
+  [1, tau_max], computed exactly: mean over workloads of (tau_max - r) / (tau_max - 1) for r <= tau_max.
+* Speedup against the baseline: the geometric mean over workloads of t_baseline / t, a miss counting as
+  the workload's ``max_runtime`` (as AlgoPerf's ``compute_speedups.py`` replaces infinities by the budget).
+
+Where AlgoPerf's code departs from its rules (see docs/benchmark.md) this follows the rules: the best trial
+is picked by time, not by earliest evaluation index, and the area is exact, not a 100-point trapezoid.
 """
 
 from __future__ import annotations
@@ -18,83 +23,134 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-__all__ = ["Cell", "submission_of", "summarize", "performance_ratios", "profile", "profile_score", "geomean_speedup"]
+from recipes.modules.errors import ConfigError
+
+__all__ = [
+    "Trial",
+    "Score",
+    "submission_of",
+    "summarize",
+    "by_ruleset",
+    "performance_ratios",
+    "profile",
+    "profile_score",
+    "geomean_speedup",
+]
 
 INF = math.inf
 
 
 def submission_of(rec: dict[str, Any]) -> str:
-    """The name a run is scored under: its optimizer label, plus the initializer in a crossed grid."""
+    """The name a run is scored under: its label, plus the initializer in a crossed grid."""
     init = rec.get("init") or "task default"
     return rec["optimizer"] if init == "task default" else f"{rec['optimizer']} + {init}"
 
 
 @dataclass
-class Cell:
-    """One (workload, submission, lr): its seeds' times and metrics."""
+class Trial:
+    """One trial's outcome."""
+
+    study: int
+    trial: int
+    time: float
+    steps: float
+    best: float | None
+    status: str
+    lr: float | None
+    hyperparameters: dict[str, Any]
+    record: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class Score:
+    """One (workload, submission): its trials by study, and AlgoPerf's per-workload time."""
 
     workload: str
     submission: str
-    lr: float
     mode: str
-    times: list[float] = field(default_factory=list)
-    steps: list[float] = field(default_factory=list)
-    best: list[float] = field(default_factory=list)
-    statuses: list[str] = field(default_factory=list)
+    max_runtime: float | None
+    trials: list[Trial] = field(default_factory=list)
+
+    def studies(self) -> dict[int, list[Trial]]:
+        out: dict[int, list[Trial]] = defaultdict(list)
+        for t in sorted(self.trials, key=lambda t: (t.study, t.trial)):
+            out[t.study].append(t)
+        return dict(out)
+
+    def fastest(self) -> dict[int, Trial | None]:
+        """study -> its fastest trial at the target (None: no trial reached it)."""
+        out = {}
+        for s, ts in self.studies().items():
+            hit = [t for t in ts if math.isfinite(t.time)]
+            out[s] = min(hit, key=lambda t: (t.time, t.trial)) if hit else None
+        return out
+
+    def study_times(self) -> dict[int, float]:
+        return {s: (t.time if t is not None else INF) for s, t in self.fastest().items()}
 
     @property
-    def median_time(self) -> float:
-        return statistics.median(self.times) if self.times else INF
+    def time(self) -> float:
+        times = list(self.study_times().values())
+        return statistics.median(times) if times else INF
 
     @property
-    def median_steps(self) -> float:
-        return statistics.median(self.steps) if self.steps else INF
+    def studies_reached(self) -> int:
+        return sum(math.isfinite(t) for t in self.study_times().values())
 
-    @property
-    def median_best(self) -> float:
-        vals = [b for b in self.best if b is not None and math.isfinite(b)]
-        if not vals:
-            return -INF if self.mode == "max" else INF
-        return statistics.median(vals)
+    def best_metric(self) -> float:
+        """Median over studies of the study's best metric (its best trial by metric)."""
+        sign = 1 if self.mode == "max" else -1
+        per = []
+        for ts in self.studies().values():
+            vals = [t.best for t in ts if t.best is not None and math.isfinite(t.best)]
+            if vals:
+                per.append(max(vals, key=lambda v: sign * v))
+        return statistics.median(per) if per else (-INF if self.mode == "max" else INF)
 
-    @property
-    def reached(self) -> int:
-        return self.statuses.count("reached")
+
+def _trial(rec: dict[str, Any]) -> Trial:
+    if "study" not in rec or "trial" not in rec:
+        raise ConfigError(
+            f"run {rec.get('key')} has no study/trial (written by an older recipes, before AlgoPerf's rulesets)",
+            "rerun the suite with this version; its records are scored by study and trial",
+        )
+    budget = (rec.get("budget") or {}).get("max_runtime")
+    t = rec.get("time_to_target")
+    ok = rec["status"] == "reached" and t is not None and (not budget or float(t) <= float(budget))
+    return Trial(
+        study=int(rec["study"]),
+        trial=int(rec["trial"]),
+        time=float(t) if ok else INF,
+        steps=float(rec["steps_to_target"]) if ok else INF,
+        best=rec.get("best"),
+        status=rec["status"] if ok or rec["status"] != "reached" else "missed",
+        lr=rec.get("lr"),
+        hyperparameters=rec.get("hyperparameters") or {},
+        record=rec,
+    )
 
 
-def _cells(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, float], Cell]:
-    cells: dict[tuple[str, str, float], Cell] = {}
+def by_ruleset(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The scored records (rank zero, not ``error``) grouped by ruleset: each is scored on its own."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["status"] != "error" and r.get("rank_zero", True):
+            out[r.get("ruleset", "external_tuning")].append(r)
+    return dict(sorted(out.items()))
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Score]]:
+    """workload -> submission -> Score, for the records of one ruleset (``error`` runs are left out: they
+    are retried by the next benchmark run)."""
+    out: dict[str, dict[str, Score]] = defaultdict(dict)
     for r in records:
         if r["status"] == "error" or not r.get("rank_zero", True):
             continue
-        key = (r["workload"], submission_of(r), float(r["lr"]))
-        cell = cells.setdefault(key, Cell(*key, mode=r["target"]["mode"]))
-        ok = r["status"] == "reached"
-        cell.times.append(float(r["time_to_target"]) if ok else INF)
-        cell.steps.append(float(r["steps_to_target"]) if ok else INF)
-        cell.best.append(r.get("best"))
-        cell.statuses.append(r["status"])
-    return cells
-
-
-def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Cell]]:
-    """workload -> submission -> its best-lr Cell (see the module docstring)."""
-    by: dict[tuple[str, str], list[Cell]] = defaultdict(list)
-    for cell in _cells(records).values():
-        by[(cell.workload, cell.submission)].append(cell)
-    out: dict[str, dict[str, Cell]] = defaultdict(dict)
-    for (w, s), cells in sorted(by.items()):
-        sign = -1 if cells[0].mode == "max" else 1
-        out[w][s] = min(cells, key=lambda c: (c.median_time, sign * c.median_best, c.lr))
-    return dict(out)
-
-
-def all_lrs(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[Cell]]]:
-    """workload -> submission -> every lr's Cell, for lr-sensitivity plots."""
-    out: dict[str, dict[str, list[Cell]]] = defaultdict(lambda: defaultdict(list))
-    for cell in _cells(records).values():
-        out[cell.workload][cell.submission].append(cell)
-    return {w: {s: sorted(c, key=lambda c: c.lr) for s, c in d.items()} for w, d in out.items()}
+        w, s = r["workload"], submission_of(r)
+        budget = (r.get("budget") or {}).get("max_runtime")
+        score = out[w].setdefault(s, Score(w, s, r["target"]["mode"], float(budget) if budget else None))
+        score.trials.append(_trial(r))
+    return {w: dict(sorted(row.items())) for w, row in sorted(out.items())}
 
 
 def performance_ratios(times: dict[str, dict[str, float]], tau_max: float = 4.0) -> dict[str, dict[str, float]]:
@@ -128,15 +184,21 @@ def profile_score(ratios: dict[str, dict[str, float]], tau_max: float = 4.0) -> 
     }
 
 
-def geomean_speedup(times: dict[str, dict[str, float]], baseline: str) -> dict[str, tuple[float, int]]:
-    """submission -> (geometric mean of t_baseline / t over workloads both reached, number of such workloads)."""
+def geomean_speedup(
+    times: dict[str, dict[str, float]], baseline: str, max_runtime: dict[str, float | None]
+) -> dict[str, tuple[float, int]]:
+    """submission -> (geometric mean over workloads of t_baseline / t, number of workloads), a miss counting
+    as the workload's ``max_runtime``; a workload with a miss and no budget is left out (and not counted)."""
     subs = sorted({s for row in times.values() for s in row})
     out = {}
     for s in subs:
-        logs = [
-            math.log(row[baseline] / row[s])
-            for row in times.values()
-            if baseline in row and s in row and math.isfinite(row[baseline]) and math.isfinite(row[s])
-        ]
+        logs = []
+        for w, row in times.items():
+            if baseline not in row or s not in row:
+                continue
+            cap = max_runtime.get(w)
+            base, mine = (min(row[k], cap) if cap else row[k] for k in (baseline, s))
+            if math.isfinite(base) and math.isfinite(mine):
+                logs.append(math.log(base / mine))
         out[s] = (math.exp(sum(logs) / len(logs)) if logs else math.nan, len(logs))
     return out

@@ -1,0 +1,134 @@
+"""A submission's tuning search space, in AlgoPerf's ``tuning_search_space.json`` format, and its trials.
+
+Two forms, read from JSON or YAML (a file, or inline in the suite) exactly as AlgoPerf writes them:
+
+* a mapping of hyperparameter name -> ``{"min": a, "max": b, "scaling": "log" | "linear"}`` or
+  ``{"feasible_points": [...]}``; trials are points of a scrambled Halton sequence over the space (the
+  quasi-random search of Bousquet et al., 2017, that AlgoPerf uses), mapped to each range (log scaling:
+  ``min * (max / min) ** u``) or to a feasible point (``points[floor(u * len(points))]``);
+* a list of fixed points (``[{"learning_rate": 0.001, ...}, ...]``); each study samples its trials from
+  the list without replacement.
+
+Every study has its own seed (``study_seed``), so studies get different points; the points of a study are a
+prefix of its sequence, so raising the number of trials keeps the trials already run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+from recipes.modules.errors import ConfigError
+
+__all__ = ["load_search_space", "check_search_space", "sample_trials", "study_seed"]
+
+SearchSpace = dict[str, dict[str, Any]] | list[dict[str, Any]]
+
+
+def load_search_space(value: str | dict | list, base: Path | None = None) -> SearchSpace:
+    """The search space ``value``: inline (a mapping or list), or a JSON/YAML file (relative to ``base``)."""
+    if isinstance(value, (dict, list)):
+        return check_search_space(value, "inline search_space")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise ConfigError(
+            f"search_space {value}: no such file", "give a JSON or YAML file (relative to the suite file) or a mapping"
+        )
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            space = json.loads(text)
+        else:
+            import yaml
+
+            space = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - json and yaml raise their own types
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ConfigError(f"search_space {path} is not valid {kind}: {exc}", "fix the file") from None
+    return check_search_space(space, str(path))
+
+
+def _bad(where: str, problem: str) -> ConfigError:
+    return ConfigError(
+        f"{where}: {problem}",
+        "write AlgoPerf's format: {name: {min: a, max: b, scaling: log|linear}} or {name: {feasible_points: [...]}}, "
+        "or a list of points",
+    )
+
+
+def check_search_space(space: Any, where: str) -> SearchSpace:
+    """``space`` if it is a valid search space, else one ConfigError naming the bad entry."""
+    if isinstance(space, list):
+        if not space or not all(isinstance(p, dict) for p in space):
+            raise _bad(where, "a list search space must be a non-empty list of mappings")
+        names = set(space[0])
+        for i, point in enumerate(space):
+            if set(point) != names:
+                raise _bad(where, f"point {i} has keys {sorted(point)}, point 0 has {sorted(names)}")
+        return space
+    if not isinstance(space, dict):
+        raise _bad(where, f"expected a mapping or a list, got {type(space).__name__}")
+    for name, entry in space.items():
+        if not isinstance(entry, dict):
+            raise _bad(where, f"{name!r} must be a mapping, got {entry!r}")
+        if "feasible_points" in entry:
+            if set(entry) != {"feasible_points"} or not isinstance(entry["feasible_points"], list):
+                raise _bad(where, f"{name!r}: feasible_points must be a list, alone")
+            if not entry["feasible_points"]:
+                raise _bad(where, f"{name!r}: feasible_points is empty")
+            continue
+        if set(entry) != {"min", "max", "scaling"}:
+            raise _bad(where, f"{name!r} has keys {sorted(entry)}")
+        lo, hi, scaling = entry["min"], entry["max"], entry["scaling"]
+        if scaling not in ("log", "linear"):
+            raise _bad(where, f"{name!r}: scaling {scaling!r} is not log or linear")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) or not lo <= hi:
+            raise _bad(where, f"{name!r}: min and max must be numbers with min <= max")
+        if scaling == "log" and lo <= 0:
+            raise _bad(where, f"{name!r}: a log range needs min > 0")
+    return space
+
+
+def study_seed(tuning_seed: int, study: int) -> int:
+    """The seed of one study's sequence: a hash of (tuning_seed, study), so studies never share points."""
+    return int.from_bytes(hashlib.sha256(f"{tuning_seed}:{study}".encode()).digest()[:4], "little")
+
+
+def halton(n: int, dims: int, seed: int | None) -> list[list[float]]:
+    """``n`` points in [0, 1)^dims of the Halton sequence, scrambled by random digit permutations (scipy's
+    ``qmc.Halton``, Owen 2017) when ``seed`` is given, plain (Halton's radical inverses) when it is None."""
+    if dims == 0:
+        return [[] for _ in range(n)]
+    from scipy.stats import qmc
+
+    return qmc.Halton(d=dims, scramble=seed is not None, seed=seed).random(n).tolist()
+
+
+def _value(entry: dict[str, Any], u: float) -> Any:
+    if "feasible_points" in entry:
+        points = entry["feasible_points"]
+        return points[min(int(math.floor(u * len(points))), len(points) - 1)]
+    lo, hi = float(entry["min"]), float(entry["max"])
+    if entry["scaling"] == "log":
+        return lo * math.exp(u * math.log(hi / lo))
+    return lo + u * (hi - lo)
+
+
+def sample_trials(space: SearchSpace, trials: int, seed: int | None) -> list[dict[str, Any]]:
+    """The ``trials`` points of one study (see the module docstring); ``seed`` None gives the unscrambled
+    sequence (for checking against known values)."""
+    if isinstance(space, list):
+        if trials > len(space):
+            raise ConfigError(
+                f"the search space lists {len(space)} points but a study runs {trials} trials",
+                f"list at least {trials} points or set trials: {len(space)}",
+            )
+        return [dict(p) for p in random.Random(seed).sample(space, trials)]
+    names = list(space)
+    return [{k: _value(space[k], u) for k, u in zip(names, row)} for row in halton(trials, len(names), seed)]

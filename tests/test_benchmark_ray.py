@@ -227,3 +227,29 @@ def test_executors_import_neither_ray_nor_lightning():
     code = "import sys, recipes.benchmark.executors; print(sorted({'ray', 'lightning'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+@needs_ray
+def test_the_benchmark_command_with_the_ray_executor(local_ray, tmp_path, capsys):
+    """`recipes benchmark --executor ray` end to end: the driver writes every record, a rerun trains nothing."""
+    import json
+
+    from recipes.__main__ import main
+
+    suite = {
+        "name": "ray_cli",
+        "results": str(tmp_path / "results.jsonl"),
+        "studies": 2,
+        "trials": 1,
+        "workloads": [REGRESSION | {"max_steps": 100}],
+        "submissions": [ADAMW, SGD],
+        "trainer": {"accelerator": "cpu", "devices": 1},
+    }
+    (tmp_path / "suite.yaml").write_text(json.dumps(suite))
+    argv = ["benchmark", "--config", str(tmp_path / "suite.yaml"), "--executor", "ray", "--ray_address", "local"]
+    assert main(argv) == 0
+    recs = load_results(tmp_path / "results.jsonl")
+    assert len(recs) == 4 and {r["env"]["torch_threads"] for r in recs} == {1}  # trained in Ray workers
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert main(argv) == 0 and "0 to train" in capsys.readouterr().out
+    assert ray.is_initialized()  # the module's instance was reused, not shut down

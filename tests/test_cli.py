@@ -3,6 +3,8 @@ ends with one clear message and a non-zero exit."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from recipes.__main__ import main
@@ -31,10 +33,14 @@ def test_every_benchmark_suite_is_valid(suite, monkeypatch):
     parsed, _ = load_suite(["--config", str(suite)])
     runs = parsed.runs()
     assert runs and len({r.key for r in runs}) == len(runs)  # every run distinct, so resume cannot confuse two
-    for workload in parsed.workloads:  # each workload's task config instantiates with its overrides
-        run = next(r for r in runs if r.workload is workload)
+    per = parsed.studies * parsed.trials_per_study * max(1, len(parsed.initializers))
+    assert len(runs) == len(parsed.workloads) * len(parsed.submissions) * per
+    assert all(r.workload.max_runtime > 0 for r in runs)
+    for workload in parsed.workloads:  # each workload's task config instantiates with its overrides, here on CPU
+        run = next(r for r in runs if r.workload.name == workload.name)
         from recipes.benchmark.runner import run_args
 
+        run = replace(run, trainer={**run.trainer, "accelerator": "cpu", "precision": "32-true"})
         assert build_cli(run_args(run), run=False).model is not None
     text = suite.read_text()
     assert text.startswith("# ") and f"recipes benchmark --config benchmark/{suite.stem}" in text

@@ -42,12 +42,12 @@ class TargetRecorder(Callback):
         self,
         metric: str,
         reached,
-        max_seconds: float = 0.0,
+        max_runtime: float = 0.0,
         stop_at_target: bool = True,
         submission: Any = None,
         eval_every_seconds: float = 0.0,
     ) -> None:
-        self.metric, self.reached, self.max_seconds, self.stop_at_target = metric, reached, max_seconds, stop_at_target
+        self.metric, self.reached, self.max_runtime, self.stop_at_target = metric, reached, max_runtime, stop_at_target
         self.submission, self.eval_every_seconds = submission, eval_every_seconds
         self.curve: dict[str, list[float]] = {"step": [], "time": [], "metric": [], "loss": []}
         self.hit: tuple[int, float] | None = None
@@ -73,7 +73,7 @@ class TargetRecorder(Callback):
     ) -> None:
         if self.submission is not None:
             self.submission.on_train_step_end(pl_module)
-        if self.max_seconds and self.train_time() > self.max_seconds:
+        if self.max_runtime and self.train_time() > self.max_runtime:
             trainer.should_stop = True
         if self.eval_every_seconds:
             due = trainer.strategy.broadcast(self.train_time() - self._last_eval >= self.eval_every_seconds)

@@ -106,10 +106,10 @@ def test_bad_search_spaces_are_named(space, message):
 
 def test_factory_adapter_maps_algoperf_names():
     sub = FactorySubmission(
-        {"name": "adamw", "betas": [0.9, 0.95]},
+        {"name": "adamw"},
         {"name": "cosine"},
         learning_rate=3e-3,
-        one_minus_beta1=0.1,
+        one_minus_beta1=0.2,
         beta2=0.99,
         epsilon=1e-6,
         warmup_factor=0.05,
@@ -117,7 +117,7 @@ def test_factory_adapter_maps_algoperf_names():
     )
     over = sub.task_overrides(Budget("w", 100, 1.0))
     opt = over["model.optimizer"]
-    assert opt["lr"] == 3e-3 and opt["betas"] == pytest.approx((0.9, 0.99)) and opt["eps"] == 1e-6
+    assert opt["lr"] == 3e-3 and opt["betas"] == pytest.approx((0.8, 0.99)) and opt["eps"] == 1e-6
     assert opt["kwargs"] == {"amsgrad": True} and over["model.scheduler"]["warmup_fraction"] == 0.05
     assert over["model.label_smoothing"] == 0.1
     # beta2 alone keeps the optimizer's own beta1 (Lion's default betas are (0.9, 0.99))
@@ -131,11 +131,16 @@ def test_factory_adapter_maps_algoperf_names():
         ({"dropout_rate": 0.1}, "no hyperparameter 'dropout_rate'"),
         ({"warmup_factor": 0.05}, "sets the schedule, but the submission keeps the task's schedule"),
         ({"momentom": 0.9}, "no hyperparameter 'momentom'"),
+        ({"learning_rate": 0.1}, "sets lr, which the submission fixes"),
+        ({"beta2": 0.9}, "sets betas[1], which the submission fixes"),
+        ({"beta1": 0.9, "one_minus_beta1": 0.1}, "sets betas[0], which 'beta1' also sets"),
+        ({"model.optimizer.lr": 0.1}, "would be overwritten"),
     ],
 )
 def test_factory_adapter_refuses_what_it_cannot_apply(hp, message):
+    fixed = {"lr": 0.5} if "learning_rate" in hp else {"betas": [0.9, 0.95]} if "beta2" in hp else {}
     with pytest.raises(ConfigError) as info:
-        FactorySubmission({"name": "adamw"}, **hp)
+        FactorySubmission({"name": "adamw", **fixed}, **hp)
     assert message in str(info.value)
 
 
@@ -157,7 +162,6 @@ def test_self_tuning_runs_once_per_study_on_a_longer_budget():
         name="s",
         ruleset="self_tuning",
         studies=3,
-        trials=5,
         workloads=[_workload()],
         submissions=[SubmissionSpec(label="adamw", optimizer={"name": "adamw", "lr": 0.01})],
     )
@@ -215,24 +219,44 @@ def test_rule_violations_are_refused(spec, ruleset, message):
 def test_ema_submission_swaps_the_average_in_for_evaluation_and_back():
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)
-    sub = build_submission("recipes.benchmark.ema_submission.AdamWEMA", {}, {"ema_decay": 0.5, "learning_rate": 0.1})
+    sub = build_submission("recipes.benchmark.ema_submission.AdamWEMA", {}, {"ema_decay": 0.99, "learning_rate": 0.1})
     assert isinstance(sub, AdamWEMA) and sub.task_overrides(Budget("w", 1, 1.0))["model.optimizer"]["name"] == "adamw"
     history = []
-    for _ in range(30):
+    for _ in range(5):
         with torch.no_grad():
             for p in net.parameters():
                 p.add_(torch.randn_like(p))
         history.append([p.detach().clone() for p in net.parameters()])
         sub.on_train_step_end(net)
-    # the average, recomputed independently: warm-up decay min(0.5, (1 + t) / (10 + t)) from the first update on
-    ema = [p.clone() for p in history[0]]
-    for t, params in enumerate(history[1:]):
-        d = min(0.5, (1 + t) / (10 + t))
+    # the average, recomputed independently: it starts at the first step's weights, then the t-th update
+    # (t = 1, 2, ...) uses the warm-up decay min(0.99, (1 + t) / (10 + t))
+    ema, plain = [p.clone() for p in history[0]], [p.clone() for p in history[0]]
+    for t, params in enumerate(history[1:], start=1):
+        d = min(0.99, (1 + t) / (10 + t))
         ema = [d * e + (1 - d) * p for e, p in zip(ema, params)]
+        plain = [0.99 * e + 0.01 * p for e, p in zip(plain, params)]
+    assert not torch.allclose(ema[0], plain[0], atol=1e-3)  # the warm-up matters over these 5 steps
     live = [p.detach().clone() for p in net.parameters()]
     sub.prepare_for_eval(net)
     for p, e in zip(net.parameters(), ema):
         assert torch.allclose(p, e, atol=1e-6)
     sub.after_eval(net)
     assert all(torch.equal(p, q) for p, q in zip(net.parameters(), live))
-    assert math.isclose(sub.ema_decay, 0.5)
+    assert math.isclose(sub.ema_decay, 0.99)
+
+
+def test_list_spaces_keep_their_prefix_and_labels_key_their_trials():
+    points = [{"learning_rate": 10.0**-k} for k in range(30)]
+    for seed in range(20):
+        assert sample_trials(points, 6, seed)[:5] == sample_trials(points, 5, seed)
+    same = {"optimizer": {"name": "adamw", "lr": 0.01}, "search_space": {}}
+    suite = Suite(
+        name="s",
+        studies=1,
+        trials=1,
+        workloads=[_workload()],
+        submissions=[SubmissionSpec(label="a", **same), SubmissionSpec(label="b", **same)],
+        baseline="a",
+    )
+    a, b = suite.runs()
+    assert a.optimizer == b.optimizer and a.key != b.key  # a second label is a second submission, trained too

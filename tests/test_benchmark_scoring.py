@@ -146,3 +146,12 @@ def test_records_without_study_are_named():
     del rec["study"]
     with pytest.raises(ConfigError, match="no study/trial"):
         summarize([rec])
+
+
+def test_a_trial_recorded_twice_or_two_targets_are_refused():
+    rec = _rec("w", "A", 0, 0, "reached", 1.0, 0.0)
+    with pytest.raises(ConfigError, match="recorded twice"):
+        summarize([rec, rec | {"key": "other"}])
+    other = _rec("w", "A", 0, 1, "reached", 1.0, 0.0) | {"target": {"metric": "m", "mode": "min", "value": 0.5}}
+    with pytest.raises(ConfigError, match="different targets or budgets"):
+        summarize([rec, other])

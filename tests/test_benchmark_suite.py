@@ -181,6 +181,9 @@ def test_merge_keeps_each_run_once(tmp_path):
         ),
         ({"submissions": [{"label": "adamw", "optimizer": {"name": "adamw"}}]}, "needs a search space"),
         ({"workloads": [REGRESSION | {"max_runtime": 0}]}, "max_runtime must be > 0"),
+        ({"trainer": {"max_steps": 5}}, "sets trainer.max_steps, which the benchmark sets"),
+        ({"workloads": [REGRESSION | {"overrides": {"seed_everything": 3}}]}, "sets seed_everything"),
+        ({"ruleset": "self_tuning", "submissions": [{"label": "adamw"}]}, "trials is not a setting of it"),
         ({"workloads": [REGRESSION, REGRESSION]}, "repeats workload regression"),
     ],
 )
@@ -303,3 +306,17 @@ def test_targets_are_the_median_study_best(tmp_path):
     assert written["workloads"][0]["target"] == pytest.approx(float(np.median(per_study)), rel=1e-5)
     assert Path(written["workloads"][0]["config"]).is_absolute() and out.read_text().startswith("# suite.yaml")
     assert main(["benchmark", "--config", str(out), "--dry_run", "true"]) == 0  # the copy is a working suite
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "worker process"])
+def test_user_errors_inside_a_trial_stop_the_benchmark(tmp_path, capsys, isolate):
+    # a metric the task never logs, a task setting the config refuses: one line and exit 2, not error records
+    bad = [REGRESSION | {"metric": "val/nope", "max_steps": 30}]
+    if not isolate:
+        bad.append(REGRESSION | {"name": "typo", "overrides": {"data.conditon": 3.0}})
+    for workload in bad:
+        path = _suite(tmp_path, studies=1, isolate=isolate, workloads=[workload], submissions=[_fixed("adamw")])
+        assert main(["benchmark", "--config", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("recipes:") and ("val/nope" in err[0] or "conditon" in err[0]), err
+        assert not (tmp_path / "results.jsonl").exists()

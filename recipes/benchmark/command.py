@@ -25,7 +25,7 @@ from rich.console import Console
 
 from recipes.benchmark.results import append_result, finished_keys, load_results, merge_results, write_text_atomic
 from recipes.benchmark.suite import Suite
-from recipes.config_files import config_names, resolve_config
+from recipes.config_files import config_id, resolve_config
 from recipes.messages import format_error
 from recipes.modules.errors import ConfigError, RecipeError
 
@@ -156,7 +156,8 @@ def run_suite(
         if pool is not None:
             pool.close()
     console.print(f"trained {len(todo)} runs in {time.perf_counter() - start:.0f} s")
-    records = load_results(suite.results)
+    keys = {r.key for r in runs}
+    records = [r for r in load_results(suite.results) if r["key"] in keys]  # this suite's trials, not old ones
     if records and report:
         from recipes.benchmark.report import write_report  # matplotlib only when a report is written
 
@@ -202,6 +203,11 @@ def _targets(args: list[str]) -> int:
     base = _suite_dir(rest)
     if base is None:
         raise ConfigError("targets needs the suite as a file", "use: recipes benchmark targets --config SUITE")
+    if suite.ruleset != "external_tuning":
+        raise ConfigError(
+            "target setting tunes a submission over its search space: the suite is self-tuning",
+            "run targets on an external-tuning suite with the same workloads",
+        )
     label = label or suite.baseline
     chosen = [o for o in suite.submissions if o.name == label]
     if not chosen:
@@ -217,19 +223,26 @@ def _targets(args: list[str]) -> int:
         stop_at_target=False,
         results=str(results.with_name(f"{results.stem}.targets{results.suffix}")),
     )
-    records = run_suite(
-        tuned, only=opts["only"], executor=opts["executor"], ray_address=opts["ray_address"], report=False
-    )
-    keys = {r.key for r in tuned.runs(opts["only"])}
-    values = target_values([r for r in records if r["key"] in keys])
+    records = run_suite(tuned, report=False, **opts)
+    if opts["dry_run"]:
+        return 0
+    runs = tuned.runs(opts["only"])
+    finished = {r["key"]: r for r in records if r["status"] != "error"}
+    missing = [r for r in runs if r.key not in finished]
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} of {len(runs)} target-setting trials have no result (failed: see the log above)",
+            "run the same targets command again: finished trials are kept, failed ones are retried",
+        )
+    values = target_values([finished[r.key] for r in runs])
     suite_file = next(a for i, a in enumerate(rest) if i and rest[i - 1] in ("--config", "-c"))
     data = yaml.safe_load(Path(suite_file).read_text())
-    shipped = set(config_names())
+    resolved = {w.name: w.config for w in suite.workloads}
     for w in data["workloads"]:
         if w["name"] in values:
             w["target"] = float(f"{values[w['name']]:.6g}")
-        if w["config"] not in shipped and not Path(w["config"]).is_absolute():
-            w["config"] = str((base / w["config"]).resolve())  # the copy may live elsewhere
+        if not config_id(resolved[w["name"]]).startswith("configs/"):  # a shipped config keeps its name
+            w["config"] = str(Path(resolved[w["name"]]).resolve())  # the copy may live elsewhere
     for o in data.get("submissions", []):
         if isinstance(o.get("search_space"), str) and not Path(o["search_space"]).is_absolute():
             o["search_space"] = str((base / o["search_space"]).resolve())

@@ -6,10 +6,10 @@
         search_space: {learning_rate: {min: 1e-3, max: 0.1, scaling: log}, ema_decay: {feasible_points: [0.9, 0.99]}}
 
 The average is updated after every training step and swapped in for each evaluation, both on the clock
-(AlgoPerf charges ``prepare_for_eval``). Early steps are averaged with the warm-up decay
-``min(decay, (1 + t) / (10 + t))`` (TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``), so the
-first evaluations are not pulled toward the initial weights. Only trainable parameters are averaged;
-buffers (batch-norm statistics) are the live ones.
+(AlgoPerf charges ``prepare_for_eval``). The average starts at the first step's weights; its t-th update
+(t = 1, 2, ...) uses the warm-up decay ``min(decay, (1 + t) / (10 + t))`` (TensorFlow's
+``ExponentialMovingAverage`` with ``num_updates``), so the first evaluations are not pulled toward early
+weights. Only trainable parameters are averaged; buffers (batch-norm statistics) are the live ones.
 """
 
 from __future__ import annotations

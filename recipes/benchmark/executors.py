@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from recipes.benchmark.results import environment
-from recipes.benchmark.suite import Run
+from recipes.benchmark.suite import Run, device_count
 from recipes.modules.errors import ConfigError, RecipeError
 
 __all__ = ["RayExecutor", "failed_record", "run_sequential", "train_isolated", "train_one", "trial_resources"]
@@ -76,7 +76,10 @@ def train_isolated(run: Run, stop_at_target: bool) -> dict:
             [sys.executable, "-m", "recipes.benchmark.worker", str(spec), str(out)], capture_output=True, text=True
         )
         if out.is_file():
-            return json.loads(out.read_text())
+            rec = json.loads(out.read_text())
+            if "recipe_error" in rec:  # a user error in the worker stops the benchmark here too, as one line
+                raise ConfigError(rec["recipe_error"])  # the line it carries, unwrapped
+            return rec
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
     return failed_record(run, f"worker exited {proc.returncode}: {tail[0]}")
 
@@ -90,6 +93,7 @@ def train_one(run: Run, stop_at_target: bool, isolated: bool) -> dict[str, Any]:
 
         rec = runner.train_run(run, stop_at_target)
     rec["env"] = environment(str(run.trainer.get("accelerator", "auto")))
+    rec["key"] = run.key  # the driver's key: a node that resolves a config differently cannot break resume
     return rec
 
 
@@ -97,20 +101,6 @@ def run_sequential(runs: Iterable[Run], stop_at_target: bool, isolated: bool) ->
     """Train ``runs`` one after another on this machine, yielding each with its record as it finishes."""
     for run in runs:
         yield run, train_one(run, stop_at_target, isolated)
-
-
-def _device_count(devices: Any) -> int:
-    if isinstance(devices, (list, tuple)):
-        return max(len(devices), 1)
-    text = str(devices).strip()
-    if text in ("auto", "-1", ""):
-        return 1
-    if "," in text:  # Lightning's "0,1": device indices
-        return max(len([d for d in text.split(",") if d.strip()]), 1)
-    try:
-        return max(int(text), 1)
-    except ValueError:
-        return 1
 
 
 def trial_resources(trainer: dict[str, Any]) -> dict[str, int]:
@@ -129,7 +119,7 @@ def trial_resources(trainer: dict[str, Any]) -> dict[str, int]:
             "set trainer.num_nodes 1 (each run on one node), or run the suite without Ray",
         )
     accelerator = str(trainer.get("accelerator", "auto")).lower()
-    n = _device_count(trainer.get("devices", 1))
+    n = device_count(trainer.get("devices", 1))
     if accelerator in ("gpu", "cuda"):
         return {"num_cpus": 1, "num_gpus": n}
     if accelerator == "cpu":

@@ -171,6 +171,10 @@ def _ruleset_section(
         (s for s in subs if s.startswith(f"{baseline} + ")), key=lambda s: (s != f"{baseline} + default", s)
     )
     base = baseline if baseline in subs else next(iter(crossed), None)
+    if base is None:
+        raise ConfigError(
+            f"baseline {baseline!r} has no trials in these results", f"use one of {', '.join(sorted(subs))}"
+        )
     speed = geomean_speedup(times, base, budgets) if base else {}
     studies = sorted({r["study"] for r in records})
     trials = Counter((r["workload"], r["optimizer"], r["init"], r["study"]) for r in records)

@@ -151,7 +151,10 @@ def environment(accelerator: str = "cpu") -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {
-            **{p: _version(p) for p in ("lightning", "torchvision", "torchaudio", "transformers", "recipes")},
+            **{
+                p: _version(p)
+                for p in ("lightning", "torchvision", "torchaudio", "transformers", "scipy", "ray", "recipes")
+            },
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
         },

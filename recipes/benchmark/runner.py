@@ -12,6 +12,7 @@ import logging
 import math
 import time
 import warnings
+from argparse import ArgumentError
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -22,6 +23,7 @@ from lightning.pytorch.callbacks import Callback
 
 from recipes.benchmark.submission import build_submission
 from recipes.benchmark.suite import Run
+from recipes.messages import format_error
 from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
 
 __all__ = ["TargetRecorder", "base_record", "run_args", "train_run"]
@@ -73,10 +75,19 @@ class TargetRecorder(Callback):
     ) -> None:
         if self.submission is not None:
             self.submission.on_train_step_end(pl_module)
-        if self.max_runtime and self.train_time() > self.max_runtime:
+        if not self.max_runtime and not self.eval_every_seconds:
+            return
+        now = self.train_time()
+        # rank zero's clock decides for every rank: ranks that split on a stop or an evaluation would hang
+        spent, due = trainer.strategy.broadcast(
+            (
+                bool(self.max_runtime) and now > self.max_runtime,
+                bool(self.eval_every_seconds) and now - self._last_eval >= self.eval_every_seconds,
+            )
+        )
+        if spent:
             trainer.should_stop = True
         if self.eval_every_seconds:
-            due = trainer.strategy.broadcast(self.train_time() - self._last_eval >= self.eval_every_seconds)
             # Lightning's time-based val_check_interval decides per rank from its own clock; this pins its
             # decision to rank zero's (due: the interval is over; not due: never yet)
             trainer._last_val_time = -math.inf if due else math.inf
@@ -93,6 +104,7 @@ class TargetRecorder(Callback):
         if trainer.sanity_checking:
             return
         elapsed = self._eval_start - self._start - self.eval_time  # training seconds up to this evaluation
+        self._sync(pl_module)
         self.eval_time += time.perf_counter() - self._eval_start
         if self.submission is not None:
             self.submission.after_eval(pl_module)
@@ -114,7 +126,7 @@ class TargetRecorder(Callback):
         if not math.isfinite(value):
             self.diverged = True
             trainer.should_stop = True
-        elif self.hit is None and self.reached(value):
+        elif self.hit is None and self.reached(value) and not (self.max_runtime and elapsed > self.max_runtime):
             self.hit = (trainer.global_step, elapsed)
             if self.stop_at_target:
                 trainer.should_stop = True
@@ -231,6 +243,8 @@ def train_run(run: Run, stop_at_target: bool = True) -> dict[str, Any]:
             status, is_zero = "diverged", True
         except RecipeError:
             raise
+        except ArgumentError as exc:  # a workload override, trainer key or task setting the task config refuses
+            raise ConfigError(format_error(exc)) from None
         except Exception as exc:  # noqa: BLE001 - any other failure is recorded and retried on the next resume
             status, error, is_zero = "error", f"{type(exc).__name__}: {exc}", True
     if recorder.diverged:

@@ -17,6 +17,7 @@ is picked by time, not by earliest evaluation index, and the area is exact, not 
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -143,10 +144,26 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Score]]:
     """workload -> submission -> Score, for the records of one ruleset (``error`` runs are left out: they
     are retried by the next benchmark run)."""
     out: dict[str, dict[str, Score]] = defaultdict(dict)
+    seen: dict[tuple, str] = {}
+    settings: dict[str, tuple] = {}
     for r in records:
         if r["status"] == "error" or not r.get("rank_zero", True):
             continue
         w, s = r["workload"], submission_of(r)
+        ident = (r.get("ruleset"), w, s, r.get("study"), r.get("trial"))
+        if ident in seen:
+            raise ConfigError(
+                f"study {r.get('study')} trial {r.get('trial')} of {s} on {w} is recorded twice (runs {seen[ident]} "
+                f"and {r['key']}: merged from two machines, or from two versions of the suite)",
+                "keep one record per trial (recipes benchmark report scores the file as it is)",
+            )
+        seen[ident] = r["key"]
+        setting = (json.dumps(r["target"], sort_keys=True), json.dumps(r.get("budget"), sort_keys=True))
+        if settings.setdefault(w, setting) != setting:
+            raise ConfigError(
+                f"workload {w} has trials with different targets or budgets ({settings[w]} and {setting})",
+                "score one version of the suite: report the records of one suite run",
+            )
         budget = (r.get("budget") or {}).get("max_runtime")
         score = out[w].setdefault(s, Score(w, s, r["target"]["mode"], float(budget) if budget else None))
         score.trials.append(_trial(r))

@@ -129,6 +129,7 @@ def sample_trials(space: SearchSpace, trials: int, seed: int | None) -> list[dic
                 f"the search space lists {len(space)} points but a study runs {trials} trials",
                 f"list at least {trials} points or set trials: {len(space)}",
             )
-        return [dict(p) for p in random.Random(seed).sample(space, trials)]
+        order = random.Random(seed).sample(range(len(space)), len(space))  # a permutation: more trials, same prefix
+        return [dict(space[i]) for i in order[:trials]]
     names = list(space)
     return [{k: _value(space[k], u) for k, u in zip(names, row)} for row in halton(trials, len(names), seed)]

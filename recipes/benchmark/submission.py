@@ -109,8 +109,24 @@ class FactorySubmission(Submission):
         opt, sched, self.extra = dict(optimizer or {}), dict(scheduler) if scheduler is not None else None, {}
         kwargs = dict(opt.get("kwargs") or {})
         betas = None
+        targets: dict[str, str] = {}
         for key, value in hyperparameters.items():
             name = _ALIASES.get(key, key)
+            target = "betas[1]" if name == "beta2" else "betas[0]" if name in _BETAS else name
+            fixed = (opt if name in _OPT_FIELDS else sched or {} if name in _SCHED_FIELDS else {}).get(name)
+            fixed = opt.get("betas") if name in _BETAS else fixed
+            if target in targets or fixed is not None or (name.startswith("kwargs.") and name[7:] in kwargs):
+                raise ConfigError(
+                    f"hyperparameter {key!r} sets {target}, which "
+                    + (f"{targets[target]!r} also sets" if target in targets else "the submission fixes"),
+                    "sample it or fix it, once",
+                )
+            if name.startswith(("model.optimizer", "model.scheduler")):
+                raise ConfigError(
+                    f"hyperparameter {key!r} would be overwritten by the factory's model.optimizer/model.scheduler",
+                    "name the optimizer setting itself (e.g. weight_decay, kwargs.<arg>)",
+                )
+            targets[target] = key
             if name in _BETAS:
                 if betas is None:
                     betas = list(opt.get("betas") or _default_betas(opt.get("name", "adamw")))

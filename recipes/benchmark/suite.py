@@ -164,6 +164,9 @@ class Run:
         workload = {**asdict(self.workload), "config": config_id(self.workload.config)}
         return {
             "workload": workload,
+            "label": self.label,
+            "study": self.study,
+            "trial": self.trial,
             "ruleset": self.ruleset,
             "submission": self.submission,
             "arguments": self.arguments,
@@ -196,10 +199,51 @@ def _init_label(init: dict[str, Any]) -> str:
     return f"{init.get('name', 'default')}({extra})" if extra else str(init.get("name", "default"))
 
 
+def device_count(devices: Any) -> int:
+    """How many devices a Trainer ``devices`` setting names: an int, a list of indices, ``"0,1"`` or a count as
+    a string; ``auto`` and -1 count as 1."""
+    if isinstance(devices, (list, tuple)):
+        return max(len(devices), 1)
+    text = str(devices).strip()
+    if text in ("auto", "-1", ""):
+        return 1
+    if "," in text:  # Lightning's "0,1": device indices
+        return max(len([d for d in text.split(",") if d.strip()]), 1)
+    try:
+        return max(int(text), 1)
+    except ValueError:
+        return 1
+
+
+# Settings the harness owns: a workload, trainer or submission setting that changed them would make a record
+# claim budgets, a cadence or a seed it did not train with.
+HARNESS_KEYS = (
+    "seed_everything",
+    "trainer.max_steps",
+    "trainer.max_epochs",
+    "trainer.max_time",
+    "trainer.val_check_interval",
+    "trainer.check_val_every_n_epoch",
+    "trainer.num_sanity_val_steps",
+    "trainer.logger",
+    "trainer.enable_checkpointing",
+    "trainer.callbacks",
+)
+
+
+def _owned(keys: list[str], where: str) -> None:
+    taken = sorted(k for k in keys if k in HARNESS_KEYS or any(k.startswith(h + ".") for h in HARNESS_KEYS))
+    if taken:
+        raise ConfigError(
+            f"{where} sets {', '.join(taken)}, which the benchmark sets from the workload (budgets, cadence, seed)",
+            "use the workload's max_steps, max_runtime, eval_every_n_steps / eval_every_seconds instead",
+        )
+
+
 def trial_seed(study: int, trial: int) -> int:
     """The training seed of trial ``trial`` in study ``study``: the same for every submission (common random
     numbers), different for every trial."""
-    return 1000 * study + trial
+    return 100_000 * study + trial
 
 
 @dataclass
@@ -214,7 +258,7 @@ class Suite:
             of each study counts) or ``self_tuning`` (no search space, one trial per study, the budgets
             times ``self_tuning_budget_factor``).
         studies: independent repetitions of the tuning; a workload's time is the median over studies.
-        trials: trials per study under external tuning (AlgoPerf: 5).
+        trials: trials per study under external tuning (default 5, AlgoPerf's); refused under self-tuning.
         tuning_seed: seeds the studies' quasi-random sequences; study j draws with ``study_seed(tuning_seed, j)``.
         self_tuning_budget_factor: the self-tuning ruleset's budget multiplier (AlgoPerf: 1.5).
         initializers: initializer settings (``InitConfig`` keys) to cross with the submissions; empty keeps
@@ -233,7 +277,7 @@ class Suite:
     submissions: list[SubmissionSpec]
     ruleset: Literal["external_tuning", "self_tuning"] = "external_tuning"
     studies: int = 3
-    trials: int = 5
+    trials: int | None = None
     tuning_seed: int = 0
     self_tuning_budget_factor: float = 1.5
     initializers: list[dict[str, Any]] = field(default_factory=list)
@@ -249,16 +293,12 @@ class Suite:
         if self.isolate is not None:
             return self.isolate
         devices = self.trainer.get("devices", 1)
-        many = (
-            devices in (-1, "auto", "-1")
-            or (isinstance(devices, int) and devices > 1)
-            or (isinstance(devices, (list, str)) and len(str(devices).split(",")) > 1)
-        )
+        many = devices in (-1, "auto", "-1") or device_count(devices) > 1
         return many or int(self.trainer.get("num_nodes", 1)) > 1
 
     @property
     def trials_per_study(self) -> int:
-        return 1 if self.ruleset == "self_tuning" else self.trials
+        return 1 if self.ruleset == "self_tuning" else (self.trials or 5)
 
     @property
     def budget_factor(self) -> float:
@@ -270,7 +310,12 @@ class Suite:
                 f"suite {self.name!r} needs at least one workload and submission",
                 "list them under workloads and submissions",
             )
-        if self.studies < 1 or self.trials < 1 or self.self_tuning_budget_factor <= 0:
+        if self.ruleset == "self_tuning" and self.trials is not None:
+            raise ConfigError(
+                "the self-tuning ruleset runs one trial per study: trials is not a setting of it",
+                "remove trials (or use ruleset: external_tuning)",
+            )
+        if self.studies < 1 or (self.trials is not None and self.trials < 1) or self.self_tuning_budget_factor <= 0:
             raise ConfigError(
                 "studies and trials must be >= 1 and self_tuning_budget_factor > 0", "fix the suite's tuning settings"
             )
@@ -288,6 +333,7 @@ class Suite:
             self._check_submission(o)
         for i in self.initializers:
             as_config(InitConfig, i)
+        _owned([f"trainer.{k}" for k in self.trainer], "the suite's trainer")
         for w in self.workloads:
             if not Path(w.config).is_file():
                 raise ConfigError(
@@ -299,6 +345,7 @@ class Suite:
                     f"workload {w.name!r}: max_steps and eval_every_n_steps must be >= 1, eval_every_seconds >= 0",
                     "set a step budget and an evaluation cadence",
                 )
+            _owned(list(w.overrides), f"workload {w.name!r} overrides")
             if not w.max_runtime > 0:
                 raise ConfigError(
                     f"workload {w.name!r}: max_runtime must be > 0 seconds",
@@ -339,7 +386,7 @@ class Suite:
         """The hyperparameters of study ``study``'s trials for submission ``o``."""
         if self.ruleset == "self_tuning":
             return [{}]
-        return sample_trials(self.search_space(o), self.trials, study_seed(self.tuning_seed, study))
+        return sample_trials(self.search_space(o), self.trials_per_study, study_seed(self.tuning_seed, study))
 
     def runs(self, only: list[str] | None = None) -> list[Run]:
         """Every trial, workload by workload, then submission, initializer, study and trial."""
@@ -364,6 +411,7 @@ class Suite:
                         for trial, hp in enumerate(points[(o.name, study)]):
                             sub = build_submission(o.submission_path, o.constructor_args(), hp)
                             overrides = dict(sub.task_overrides(budget))
+                            _owned(list(overrides), f"submission {o.name!r}")
                             batch = sub.batch_size(budget)
                             if batch is not None:
                                 overrides["data.batch_size"] = int(batch)

@@ -18,6 +18,7 @@ import torch
 
 from recipes.benchmark.runner import train_run
 from recipes.benchmark.suite import Run
+from recipes.modules.errors import RecipeError
 
 
 def _load_run(path: str) -> tuple[Run, bool]:
@@ -28,7 +29,10 @@ def _load_run(path: str) -> tuple[Run, bool]:
 def main(argv: list[str]) -> int:
     run, stop = _load_run(argv[0])
     torch.set_float32_matmul_precision("high")
-    rec = train_run(run, stop)
+    try:
+        rec = train_run(run, stop)
+    except RecipeError as exc:  # the user's mistake: the driver raises it as one line
+        rec = {"recipe_error": str(exc), "rank_zero": int(os.environ.get("RANK", "0")) == 0}
     if rec["rank_zero"]:
         out = Path(argv[1])
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")

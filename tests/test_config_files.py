@@ -129,22 +129,7 @@ def test_suites_name_configs_by_name_or_relative_to_the_suite_file(tmp_path, mon
 
 def test_a_shipped_suite_runs_by_name(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert (
-        main(
-            [
-                "benchmark",
-                "--config",
-                "benchmark/small",
-                "--only",
-                "[regression]",
-                "--studies",
-                "1",
-                "--dry_run",
-                "true",
-            ]
-        )
-        == 0
-    )
+    assert main("benchmark --config benchmark/small --only [regression] --studies 1 --dry_run true".split()) == 0
     assert "suite small" in capsys.readouterr().out
 
 

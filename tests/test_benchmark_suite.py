@@ -305,6 +305,7 @@ def test_targets_are_the_median_study_best(tmp_path):
     written = yaml.safe_load(out.read_text())
     assert written["workloads"][0]["target"] == pytest.approx(float(np.median(per_study)), rel=1e-5)
     assert Path(written["workloads"][0]["config"]).is_absolute() and out.read_text().startswith("# suite.yaml")
+    assert written["results"] == str(tmp_path / "results.with_targets.jsonl")  # never mixed with the old trials
     assert main(["benchmark", "--config", str(out), "--dry_run", "true"]) == 0  # the copy is a working suite
 
 

@@ -247,6 +247,8 @@ def _targets(args: list[str]) -> int:
         if isinstance(o.get("search_space"), str) and not Path(o["search_space"]).is_absolute():
             o["search_space"] = str((base / o["search_space"]).resolve())
     path = Path(out or f"{data.get('name', 'suite')}_targets.yaml")
+    # new targets are new trials: their own results file, never mixed with the old suite's
+    data["results"] = str(results.with_name(f"{results.stem}.{path.stem}{results.suffix}"))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     header = (
         f"# {Path(suite_file).name} with targets set by `recipes benchmark targets` on {stamp}: {label} tuned over "

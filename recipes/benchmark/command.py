@@ -13,7 +13,7 @@ writes the results file, whichever executor trains the runs.
 from __future__ import annotations
 
 import argparse
-import statistics
+import math
 import time
 from dataclasses import fields, replace
 from datetime import datetime, timezone
@@ -24,6 +24,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 
 from recipes.benchmark.results import append_result, finished_keys, load_results, merge_results, write_text_atomic
+from recipes.benchmark.scoring import summarize
 from recipes.benchmark.suite import Suite
 from recipes.config_files import config_id, resolve_config
 from recipes.messages import format_error
@@ -67,16 +68,21 @@ def suite_parser() -> ArgumentParser:
     return parser
 
 
-def _suite_dir(args: list[str]) -> Path | None:
-    """The folder of the first ``--config`` file (the suite; later ones are overrides): workloads' relative
-    config paths are relative to it."""
+def _suite_file(args: list[str]) -> Path | None:
+    """The first ``--config`` file (the suite; later ones are overrides)."""
     for i, arg in enumerate(args):
         key, eq, val = arg.partition("=")
         if key in ("--config", "-c") and (eq or i + 1 < len(args)):
             path = Path(val if eq else args[i + 1])
             if path.is_file():
-                return path.resolve().parent
+                return path.resolve()
     return None
+
+
+def _suite_dir(args: list[str]) -> Path | None:
+    """The suite file's folder: workloads' relative config paths are relative to it."""
+    path = _suite_file(args)
+    return path.parent if path else None
 
 
 def load_suite(args: list[str]) -> tuple[Suite, dict]:
@@ -171,15 +177,9 @@ def run_suite(
 
 def target_values(records: list[dict[str, Any]]) -> dict[str, float]:
     """workload -> the best validation metric reached by the median study (AlgoPerf's target setting: per
-    study the best value over its trials, then the median over studies)."""
-    per: dict[str, dict[int, list[float]]] = {}
-    for r in records:
-        if r["status"] == "error" or not r.get("rank_zero", True) or r.get("best") is None:
-            continue
-        per.setdefault(r["workload"], {}).setdefault(r["study"], []).append(float(r["best"]))
-    modes = {r["workload"]: r["target"]["mode"] for r in records}
-    pick = {"max": max, "min": min}
-    return {w: statistics.median(pick[modes[w]](v) for v in studies.values()) for w, studies in per.items()}
+    study the best value over its trials, then the median over studies), for one submission's trials."""
+    best = {w: score.best_metric() for w, row in summarize(records).items() for score in row.values()}
+    return {w: v for w, v in best.items() if math.isfinite(v)}  # no finite metric at all: the target stays
 
 
 def _targets(args: list[str]) -> int:
@@ -200,8 +200,8 @@ def _targets(args: list[str]) -> int:
         else:
             rest.append(a)
     suite, opts = load_suite(rest)
-    base = _suite_dir(rest)
-    if base is None:
+    suite_file = _suite_file(rest)
+    if suite_file is None:
         raise ConfigError("targets needs the suite as a file", "use: recipes benchmark targets --config SUITE")
     if suite.ruleset != "external_tuning":
         raise ConfigError(
@@ -235,8 +235,8 @@ def _targets(args: list[str]) -> int:
             "run the same targets command again: finished trials are kept, failed ones are retried",
         )
     values = target_values([finished[r.key] for r in runs])
-    suite_file = next(a for i, a in enumerate(rest) if i and rest[i - 1] in ("--config", "-c"))
-    data = yaml.safe_load(Path(suite_file).read_text())
+    base = suite_file.parent
+    data = yaml.safe_load(suite_file.read_text())
     resolved = {w.name: w.config for w in suite.workloads}
     for w in data["workloads"]:
         if w["name"] in values:
@@ -251,7 +251,7 @@ def _targets(args: list[str]) -> int:
     data["results"] = str(results.with_name(f"{results.stem}.{path.stem}{results.suffix}"))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     header = (
-        f"# {Path(suite_file).name} with targets set by `recipes benchmark targets` on {stamp}: {label} tuned over "
+        f"# {suite_file.name} with targets set by `recipes benchmark targets` on {stamp}: {label} tuned over "
         f"its search space, {tuned.studies} studies x {tuned.trials} trials, full budgets;\n"
         "# each target is the best validation metric of the median study (AlgoPerf's target setting).\n"
     )

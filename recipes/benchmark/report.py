@@ -83,9 +83,9 @@ def _hp(hp: dict[str, Any]) -> str:
 def _shown_trials(score: Score) -> list[dict[str, Any]]:
     """Per study, the trial that counts (the fastest at the target), else the study's best by metric."""
     sign = 1 if score.mode == "max" else -1
-    out = []
+    out, fastest = [], score.fastest()
     for s, ts in score.studies().items():
-        t = score.fastest()[s] or max(ts, key=lambda t: sign * (t.best if t.best is not None else -sign * math.inf))
+        t = fastest[s] or max(ts, key=lambda t: sign * (t.best if t.best is not None else -sign * math.inf))
         out.append(t.record)
     return out
 

@@ -249,7 +249,7 @@ def test_time_budget_stops_a_run(tmp_path):
 
 
 def test_submissions_beyond_a_torch_optimizer(tmp_path):
-    from tests.benchmark_submissions import PlainSGD
+    from tests.benchmark_helpers import PlainSGD
 
     PlainSGD.built = PlainSGD.steps = 0
     path = _suite(
@@ -259,7 +259,7 @@ def test_submissions_beyond_a_torch_optimizer(tmp_path):
         submissions=[
             {
                 "label": "plain_sgd",
-                "submission": "tests.benchmark_submissions.PlainSGD",
+                "submission": "tests.benchmark_helpers.PlainSGD",
                 "search_space": {"learning_rate": {"feasible_points": [0.05]}},
             },
             {

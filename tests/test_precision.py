@@ -22,7 +22,7 @@ from recipes.__main__ import main
 from recipes.data.speech.corpora import ASTERISK_ROOT
 from recipes.modules.errors import RecipeError
 from recipes.modules.optim import OptimizerConfig, create_optimizer, factory
-from recipes.modules.optim.factory import fused_clipping_conflict
+from recipes.modules.optim.constructor import fused_clipping_conflict
 from tests.conftest import CONFIGS, QUIET
 from tests.test_whisper_finetune import PROMPTS
 

@@ -13,7 +13,7 @@ import torch
 
 from recipes.__main__ import main
 from recipes.data.recommendation.datamodule import MovieLensDataModule
-from recipes.modules.optim import OptimizerConfig
+from recipes.modules.optim import OptimizerConfig, OptimizerSettings
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
 from recipes.modules.recommendation.recommender import Recommender
 from tests.conftest import CONFIGS, QUIET
@@ -189,14 +189,17 @@ def test_sparse_embeddings_with_their_own_optimizer(tmp_path):
         dm,
         net="mf",
         sparse_embeddings=True,
-        embedding_optimizer=OptimizerConfig(name="sparse_adam", lr=0.01, weight_decay=0.0),
+        embedding_optimizer=OptimizerSettings(name="sparse_adam", lr=0.01),
     )
     before = model.net.item.weight.detach().clone()
     trainer = _trainer(tmp_path, max_epochs=2)
     trainer.fit(model, dm)
-    dense, sparse = trainer.optimizers
+    (opt,) = trainer.optimizers  # one composite: the embedding split is a route to a fallback
+    dense, sparse = (part.optimizer for part in opt.parts)
     assert type(dense).__name__ == "AdamW" and type(sparse).__name__ == "SparseAdam"
     assert [p for g in dense.param_groups for p in g["params"]] == [model.net.bias]
+    tables = {m.weight for m in (model.net.user, model.net.item, model.net.user_bias, model.net.item_bias)}
+    assert {p for g in sparse.param_groups for p in g["params"]} == tables
     assert not torch.equal(before, model.net.item.weight)  # the embedding optimizer stepped
     assert trainer.callback_metrics["val/rmse"] < 1.0
     with pytest.raises(ValueError, match="sparse_embeddings needs an optimizer"):

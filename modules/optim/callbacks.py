@@ -10,18 +10,21 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from recipes.modules.errors import TrainingDiverged
+from recipes.modules.optim.composite import CompositeOptimizer
 from recipes.modules.optim.groups import describe_groups
 
 __all__ = ["ParamGroupLogger", "FiniteLossGuard", "OptimizerModeSwitch", "EMA", "optimization_callbacks"]
 
 
 class ParamGroupLogger(Callback):
-    """Prints each optimizer group (tensors, parameters, lr, weight decay) when fitting starts."""
+    """Prints each optimizer group (tensors, parameters, lr, weight decay) when fitting starts; a composite's
+    groups are named ``<optimizer>/<group>`` under a title naming its parts."""
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for opt in trainer.optimizers:
             rows = describe_groups(opt.param_groups)
-            lines = [f"{type(opt).__name__} parameter groups:"]
+            title = repr(opt) if isinstance(opt, CompositeOptimizer) else type(opt).__name__
+            lines = [f"{title} parameter groups:"]
             lines += [
                 f"  {r['group']:<28} {r['tensors']:>4} tensors {r['params']:>12,} params  "
                 f"lr {r['lr']:.3g}  wd {r['weight_decay']:g}"

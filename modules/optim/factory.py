@@ -1,233 +1,216 @@
 """The optimizer factory every task shares: a config in, parameter groups, an optimizer and a schedule out.
 
-``OptimizerConfig`` is what users write under ``model.optimizer`` in YAML or on the command line
-(``--model.optimizer.name sgd --model.optimizer.momentum 0.9``). ``create_optimizer`` builds the
-optimizer for a model; ``configure_optimization`` is the one call a LightningModule's
-``configure_optimizers`` makes.
+``OptimizerConfig`` (``settings.py``) is what users write under ``model.optimizer`` in YAML or on the command
+line (``--model.optimizer.name sgd --model.optimizer.momentum 0.9``). ``create_optimizer`` builds the
+optimizer for a model: one optimizer, or a ``CompositeOptimizer`` when parameters are routed to a fallback
+or a switch is set; ``configure_optimization`` is the one call a LightningModule's ``configure_optimizers``
+makes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from recipes.modules.errors import ConfigError, RecipeError
-from recipes.modules.optim.groups import GroupRules, build_param_groups, to_torch_groups
-from recipes.modules.optim.registry import get_optimizer_info
+from recipes.modules.optim.composite import CompositeOptimizer, Part, matrix_views
+from recipes.modules.optim.constructor import (
+    constructor_kwargs,
+    fused_clipping_conflict,
+    has_argument,
+    rank_zero_info,
+)
+from recipes.modules.optim.groups import build_param_groups, to_torch_groups
+from recipes.modules.optim.registry import OptimizerInfo, get_optimizer_info
+from recipes.modules.optim.routing import ParameterSubset, route_parameters
 from recipes.modules.optim.schedules import SchedulerConfig, build_scheduler
+from recipes.modules.optim.settings import DEFAULT_WEIGHT_DECAY, OptimizerConfig, OptimizerSettings
 
 if TYPE_CHECKING:
     import lightning as L
 
-__all__ = [
-    "OptimizerConfig",
-    "create_optimizer",
-    "configure_optimization",
-    "fused_supported",
-    "fused_clipping_conflict",
-]
+__all__ = ["RunFacts", "OptimizerConfig", "create_optimizer", "configure_optimization", "resolve_weight_decay"]
 
 log = logging.getLogger(__name__)
 
-Implementation = Literal["auto", "fused", "foreach", "for_loop"]
-
-
-def rank_zero_info(message: str) -> None:
-    """Lightning's rank-zero log line, imported when first used: importing the factory needs no Lightning."""
-    from lightning.pytorch.utilities import rank_zero_info as info
-
-    info(message)
-
 
 @dataclass(frozen=True)
-class OptimizerConfig:
-    """The optimizer and how the model's parameters are grouped for it.
+class RunFacts:
+    """What the run knows that some settings and constructors need (None: not known here).
 
     Args:
-        name: a registered name (``python -m recipes list optimizers``) or a dotted path to an Optimizer class.
-        lr: the peak learning rate (the schedule scales it).
-        weight_decay: weight decay for ``ndim >= 2`` weights; decoupled for AdamW, an L2 penalty for Adam and SGD.
-        betas: (beta1, beta2) for Adam-family optimizers; None keeps the optimizer's default.
-        eps: the denominator's epsilon; None keeps the optimizer's default.
-        momentum: momentum for SGD/RMSprop-style optimizers; None keeps the default.
-        nesterov: Nesterov momentum for SGD; None keeps the default.
-        implementation: auto picks torch's fused kernel when the optimizer and device support it, except in a
-            run that clips gradients under mixed precision, which gets foreach (``fused_clipping_conflict``).
-        kwargs: any other constructor argument of the optimizer, e.g. ``{amsgrad: true}``.
-        decay_1d: also decay biases, normalization weights and other 1-D parameters.
-        embedding_weight_decay: weight decay for embedding tables; None means weight_decay.
-        lr_mult: submodule prefix -> lr multiplier, e.g. ``{backbone: 0.1}``.
-        layer_decay: layer-wise lr decay factor in (0, 1]; None turns it off.
-        layer_decay_root: dotted name of the stacked layers that layer_decay counts over.
+        total_steps: optimizer steps of the whole run (``trainer.estimated_stepping_batches``).
+        batch_size: training samples per optimizer step, over all devices and accumulated batches.
+        train_size: training samples in the training set.
     """
 
-    name: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] | None = None
-    eps: float | None = None
-    momentum: float | None = None
-    nesterov: bool | None = None
-    implementation: Implementation = "auto"
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    decay_1d: bool = False
-    embedding_weight_decay: float | None = None
-    lr_mult: dict[str, float] = field(default_factory=dict)
-    layer_decay: float | None = None
-    layer_decay_root: str | None = None
+    total_steps: int | None = None
+    batch_size: int | None = None
+    train_size: int | None = None
 
-    def __post_init__(self) -> None:
-        if not self.lr >= 0:  # also catches NaN
-            raise ConfigError(
-                f"learning rate must be >= 0, got {self.lr}", "set model.optimizer.lr to a positive number, e.g. 1e-3"
-            )
-        if self.weight_decay < 0 or (self.embedding_weight_decay or 0) < 0:
-            raise ConfigError(
-                f"weight decay must be >= 0, got {self.weight_decay}", "set model.optimizer.weight_decay >= 0"
-            )
-        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ConfigError(
-                f"layer_decay must be in (0, 1], got {self.layer_decay}", "use e.g. 0.75, or null to turn it off"
-            )
-        if any(m < 0 for m in self.lr_mult.values()):
-            raise ConfigError("lr_mult values must be >= 0", "fix model.optimizer.lr_mult")
-        get_optimizer_info(self.name)  # fail at parse time, with the closest names
-
-    @property
-    def rules(self) -> GroupRules:
-        return GroupRules(
-            self.weight_decay,
-            self.decay_1d,
-            self.embedding_weight_decay,
-            dict(self.lr_mult),
-            self.layer_decay,
-            self.layer_decay_root,
-        )
-
-    @property
-    def schedule_free(self) -> bool:
-        return get_optimizer_info(self.name).schedule_free
+    def need(self, key: str, why: str) -> int:
+        value = getattr(self, key)
+        if value is None:
+            raise ConfigError(f"{why} needs the run's {key}, which is not known here", "build it inside a fit")
+        return value
 
 
-def fused_supported(params: list[torch.Tensor]) -> bool:
-    """Whether torch's fused optimizer kernels accept these parameters (floating point, a supported device)."""
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+def resolve_weight_decay(cfg: OptimizerSettings, cls: type, facts: RunFacts) -> float:
+    """The weight decay ``cfg`` means for optimizer class ``cls`` in this run.
 
-    devices = set(_get_fused_kernels_supported_devices())
-    return bool(params) and all(p.is_floating_point() and p.device.type in devices for p in params)
-
-
-def fused_clipping_conflict(trainer: "L.Trainer") -> str | None:
-    """Why this run cannot clip a fused optimizer's gradients, or None.
-
-    A fused optimizer (``_step_supports_amp_scaling``) unscales 16-bit gradients inside its own step, after
-    Lightning clipped them. So Lightning's ``MixedPrecision`` plugin (``16-mixed`` and ``bf16-mixed``, with or
-    without a GradScaler) refuses to clip for one, and a plugin with a GradScaler that does not refuse
-    (``FSDPPrecision`` in ``16-mixed``) would clip the still-scaled gradients.
+    ``weight_decay_norm`` is Loshchilov and Hutter's normalized weight decay: ``lambda = lambda_norm *
+    sqrt(b / (B * T))`` with b the batch size, B the training-set size and T the epochs (so ``b / (B * T)`` is
+    one over the number of optimizer steps). Unset, an optimizer with weight decay gets 0.01 and one without
+    gets none.
     """
-    from lightning.pytorch.plugins.precision import MixedPrecision
-
-    clip, plugin = trainer.gradient_clip_val, trainer.precision_plugin
-    if not (clip and clip > 0):
-        return None
-    if isinstance(plugin, MixedPrecision):
-        return (
-            f"Lightning refuses to clip a fused optimizer's gradients under precision {plugin.precision} "
-            f"(gradient_clip_val {clip:g})"
+    if cfg.weight_decay_norm is not None:
+        why = f"{cfg.name}'s weight_decay_norm"
+        b, size = facts.need("batch_size", why), facts.need("train_size", why)
+        epochs = facts.need("total_steps", why) * b / size
+        value = cfg.weight_decay_norm * math.sqrt(b / (size * epochs))
+        rank_zero_info(
+            f"{cfg.name}: normalized weight decay {cfg.weight_decay_norm:g} * sqrt(b / (B * T)) = {value:.6g} "
+            f"(b {b} samples per step, B {size} training samples, T {epochs:.4g} epochs)"
         )
-    if getattr(plugin, "scaler", None) is not None:
-        return (
-            f"{type(plugin).__name__} would clip a fused optimizer's gradients before unscaling them "
-            f"(gradient_clip_val {clip:g})"
-        )
-    return None
+        return value
+    if cfg.weight_decay is not None:
+        return cfg.weight_decay
+    return DEFAULT_WEIGHT_DECAY if has_argument(cls, "weight_decay") else 0.0
 
 
-def _constructor_kwargs(
-    cls: type, cfg: OptimizerConfig, params: list[torch.Tensor], fused_conflict: str | None = None
-) -> dict[str, Any]:
-    sig = inspect.signature(cls.__init__)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    named = {"betas": cfg.betas, "eps": cfg.eps, "momentum": cfg.momentum, "nesterov": cfg.nesterov}
-    kwargs = {k: (tuple(v) if k == "betas" else v) for k, v in named.items() if v is not None}
-    kwargs.update(cfg.kwargs)
-    valid = [n for n in sig.parameters if n not in ("self", "params")]
-    unknown = sorted(k for k in kwargs if k not in sig.parameters)
-    if unknown and not accepts_any:
-        raise ConfigError(
-            f"optimizer {cfg.name!r} takes no argument {', '.join(unknown)}", f"its arguments are: {', '.join(valid)}"
-        )
-    if cfg.implementation != "auto" and not {"fused", "foreach"} & set(sig.parameters):
-        raise ConfigError(
-            f"optimizer {cfg.name!r} has no fused/foreach implementations", "set model.optimizer.implementation: auto"
-        )
-    user_chose = {"fused", "foreach"} & set(kwargs)  # kwargs: {foreach: true} is the user's choice, kept as is
-    if cfg.implementation == "fused" or (cfg.implementation == "auto" and "fused" in sig.parameters and not user_chose):
-        if cfg.implementation == "fused" and "fused" not in sig.parameters:
+def _groups(model: nn.Module, cfg: OptimizerConfig, settings: OptimizerSettings, cls: type, lr_scale: float, facts):
+    groups = to_torch_groups(
+        build_param_groups(model, cfg.rules(resolve_weight_decay(settings, cls, facts))), settings.lr * lr_scale
+    )
+    if not has_argument(cls, "weight_decay"):
+        if any(g["weight_decay"] for g in groups):
             raise ConfigError(
-                f"optimizer {cfg.name!r} has no fused implementation", "use implementation auto or foreach"
+                f"optimizer {settings.name!r} has no weight decay", "set its weight_decay: 0 (or leave it unset)"
             )
-        if cfg.implementation == "fused" and fused_conflict:
-            raise ConfigError(
-                f"implementation fused does not work in this run: {fused_conflict}",
-                "set model.optimizer.implementation: auto (it picks foreach), or trainer.gradient_clip_val: null",
-            )
-        if fused_supported(params) and not kwargs.get("differentiable", False):
-            if not fused_conflict:
-                kwargs["fused"] = True
-            else:
-                if "foreach" in sig.parameters:
-                    kwargs["foreach"] = True
-                chosen = "foreach" if kwargs.get("foreach") else "default"
-                rank_zero_info(f"{cls.__name__}: {chosen} implementation, not fused: {fused_conflict}")
-        elif cfg.implementation == "fused":
-            raise ConfigError(
-                "fused kernels do not support these parameters' device or dtype", "use implementation auto"
-            )
-    elif cfg.implementation == "foreach":
-        kwargs["foreach"] = True
-    elif cfg.implementation == "for_loop":
-        kwargs.update({k: False for k in ("foreach", "fused") if k in sig.parameters})
-    if kwargs.get("fused") and fused_conflict:  # kwargs: {fused: true}, the user's own choice
+        for g in groups:
+            del g["weight_decay"]
+    return groups
+
+
+def _instantiate(
+    info: OptimizerInfo,
+    settings: OptimizerSettings,
+    groups: list[dict],
+    model: nn.Module,
+    lr_scale: float,
+    fused_conflict: str | None,
+    facts: RunFacts,
+) -> torch.optim.Optimizer:
+    """``info``'s optimizer over ``groups``, with the arguments ``settings`` names and those the run fills."""
+    cls = info.cls
+    params = [p for g in groups for p in g["params"]]
+    kwargs = constructor_kwargs(cls, settings, params, fused_conflict)
+    for arg, fact in info.fills:
+        kwargs.setdefault(arg, facts.need(fact, f"optimizer {settings.name!r}"))
+    for g in groups:
+        g.update(dict(info.group_flags))
+    first = model if info.takes_model else groups
+    try:
+        return cls(first, lr=settings.lr * lr_scale, **kwargs)
+    except RecipeError:  # already one line with its fix
+        raise
+    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
         raise ConfigError(
-            f"model.optimizer.kwargs fused: true does not work in this run: {fused_conflict}",
-            "drop it (implementation auto picks foreach), or set trainer.gradient_clip_val: null",
+            f"optimizer {settings.name!r} rejected its settings: {exc}", "fix model.optimizer"
+        ) from None
+
+
+def _plan(model: nn.Module, cfg: OptimizerConfig) -> list[tuple[str, OptimizerSettings, set[str]]]:
+    """(part, settings, parameter names) for each part that routing gives parameters."""
+    info = get_optimizer_info(cfg.name)
+    fallback = cfg.fallback
+    if fallback is None and info.matrices_only:
+        fallback = OptimizerSettings()
+        rank_zero_info(
+            f"{cfg.name} takes hidden matrices only: the other parameters go to the default fallback, AdamW "
+            f"(lr {fallback.lr:g}); set model.optimizer.fallback to choose"
         )
-    return kwargs
+    if fallback is None and not cfg.route:
+        return [("main", cfg, {n for n, p in model.named_parameters() if p.requires_grad})]
+    if fallback is None:
+        fallback = OptimizerSettings()
+    routes = route_parameters(model, cfg.route)
+    plan = [(part, s, {n for n, r in routes.items() if r == part}) for part, s in (("main", cfg), ("fallback", fallback))]
+    if info.matrices_only:
+        shapes = dict(model.named_parameters())
+        flat = sorted(n for n in plan[0][2] if shapes[n].ndim < 2)
+        if flat:
+            raise ConfigError(
+                f"{cfg.name} takes matrices only, but route sends it {flat[:3]}",
+                "route parameters of fewer than two dimensions to the fallback",
+            )
+    return [(part, s, names) for part, s, names in plan if names]
+
+
+def _check_part(info: OptimizerInfo, composite: bool) -> None:
+    if not composite:
+        return
+    for flag, why in [
+        ("schedule_free", "switches between train and eval weights"),
+        ("takes_model", "takes the whole model"),
+        ("closure", "re-evaluates the loss inside its step"),
+    ]:
+        if getattr(info, flag):
+            raise ConfigError(
+                f"{info.name} cannot be one part of a composite optimizer: it {why}",
+                "use it on its own, without fallback, route or switch",
+            )
 
 
 def create_optimizer(
-    model: nn.Module, cfg: OptimizerConfig, lr_scale: float = 1.0, fused_conflict: str | None = None
+    model: nn.Module,
+    cfg: OptimizerConfig,
+    lr_scale: float = 1.0,
+    fused_conflict: str | None = None,
+    facts: RunFacts = RunFacts(),
 ) -> torch.optim.Optimizer:
     """Build ``cfg``'s optimizer over ``model``'s trainable parameters, grouped by ``cfg``'s rules.
 
     ``fused_conflict`` says why fused kernels cannot be used in this run (see ``fused_clipping_conflict``):
-    implementation auto then picks foreach, and an explicit fused is an error.
+    implementation auto then picks foreach, and an explicit fused is an error. ``facts`` carries what the run
+    knows (steps, batch size, training-set size) for normalized weight decay and constructors that need it.
     """
-    info = get_optimizer_info(cfg.name)
-    cls = info.cls
-    groups = to_torch_groups(build_param_groups(model, cfg.rules), cfg.lr * lr_scale)
-    if not groups:
+    plan = _plan(model, cfg)
+    if not plan:
         raise ConfigError(f"{type(model).__name__} has no trainable parameters", "unfreeze some parameters")
-    params = [p for g in groups for p in g["params"]]
-    kwargs = _constructor_kwargs(cls, cfg, params, fused_conflict)
-    if "weight_decay" not in inspect.signature(cls.__init__).parameters:
-        if any(g["weight_decay"] for g in groups):
-            raise ConfigError(f"optimizer {cfg.name!r} has no weight decay", "set model.optimizer.weight_decay: 0")
-        for g in groups:
-            del g["weight_decay"]
-    try:
-        return cls(groups, lr=cfg.lr * lr_scale, **kwargs)
-    except RecipeError:  # already one line with its fix
-        raise
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise ConfigError(f"optimizer {cfg.name!r} rejected its settings: {exc}", "fix model.optimizer") from None
+    composite = len(plan) > 1 or plan[0][0] != "main" or cfg.switch is not None
+    if not composite:
+        info = get_optimizer_info(cfg.name)
+        groups = _groups(model, cfg, cfg, info.cls, lr_scale, facts)
+        return _instantiate(info, cfg, groups, model, lr_scale, fused_conflict, facts)
+    outer: list[dict] = []
+    parts: list[Part] = []
+    stop = None if cfg.switch is None else cfg.switch.step(facts)
+    for part, settings, names in plan:
+        info = get_optimizer_info(settings.name)
+        _check_part(info, True)
+        subset = ParameterSubset(model, names)
+        groups = _groups(subset, cfg, settings, info.cls, lr_scale, facts)
+        views = matrix_views([p for g in groups for p in g["params"]]) if info.exact_2d else {}
+        anchors = list(range(len(outer), len(outer) + len(groups)))
+        outer += [{**g, "name": f"{info.name}/{g['name']}"} for g in groups]
+        inner = [{**g, "params": [views.get(p, p) for p in g["params"]]} for g in groups]
+        opt = _instantiate(info, settings, inner, subset, lr_scale, fused_conflict, facts)
+        parts.append(Part(part, opt, anchors, stop=stop, views=views))
+    if cfg.switch is not None:
+        info = get_optimizer_info(cfg.switch.name)
+        _check_part(info, True)
+        groups = _groups(model, cfg, cfg.switch, info.cls, lr_scale, facts)
+        anchor = next((i for i, g in enumerate(outer) if g["lr"]), 0)
+        opt = _instantiate(info, cfg.switch, groups, model, lr_scale, fused_conflict, facts)
+        parts.append(Part("switch", opt, [anchor] * len(groups), start=stop))
+    return CompositeOptimizer(outer, parts)
 
 
 def _unsharded(module: "L.LightningModule") -> contextlib.AbstractContextManager:
@@ -248,6 +231,38 @@ def _unsharded(module: "L.LightningModule") -> contextlib.AbstractContextManager
     return contextlib.nullcontext()
 
 
+
+
+def run_facts(trainer: "L.Trainer") -> RunFacts:
+    """Steps, samples per step and training-set size, from the Trainer and its training DataLoader."""
+    total = int(trainer.estimated_stepping_batches)  # also sets up the training DataLoader
+    loader = trainer.train_dataloader
+    dataset = getattr(loader, "dataset", None)
+    try:
+        size = len(dataset) if dataset is not None else None
+    except TypeError:  # an iterable dataset
+        size = None
+    per_device = getattr(loader, "batch_size", None)
+    batch = None
+    if per_device:
+        batch = per_device * trainer.world_size * trainer.accumulate_grad_batches
+    elif size and math.isfinite(trainer.num_training_batches):  # a batch sampler: samples per step on average
+        steps_per_epoch = max(1, trainer.num_training_batches // trainer.accumulate_grad_batches)
+        batch = max(1, round(size / steps_per_epoch))
+    return RunFacts(total, batch, size)
+
+
+def _refuse_sharded(module: "L.LightningModule", optimizer: torch.optim.Optimizer) -> None:
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    if isinstance(module.trainer.strategy, FSDPStrategy) and isinstance(optimizer, CompositeOptimizer):
+        raise ConfigError(
+            "FSDP shards parameters and their optimizer state in its own layout, which a composite optimizer "
+            "(fallback, route or switch) does not have",
+            "use trainer.strategy ddp, or one optimizer without fallback and switch",
+        )
+
+
 def configure_optimization(
     module: "L.LightningModule", optimizer: OptimizerConfig, scheduler: SchedulerConfig
 ) -> dict[str, Any]:
@@ -259,11 +274,11 @@ def configure_optimization(
     reported, not dropped.
     """
     opt_cfg = optimizer
-    total = int(module.trainer.estimated_stepping_batches)
+    facts = run_facts(module.trainer)
     if opt_cfg.schedule_free and scheduler.name != "none":
-        warmup = scheduler.warmup(total)
+        warmup = scheduler.warmup(facts.total_steps)
         if warmup and "warmup_steps" not in opt_cfg.kwargs:
-            opt_cfg = _with_kwargs(opt_cfg, warmup_steps=warmup)
+            opt_cfg = replace(opt_cfg, kwargs={**opt_cfg.kwargs, "warmup_steps": warmup})
         log.warning(
             "%s is schedule-free: the %r schedule is not applied; %d warmup steps go to the optimizer itself",
             opt_cfg.name,
@@ -272,12 +287,9 @@ def configure_optimization(
         )
         scheduler = SchedulerConfig(name="none")
     with _unsharded(module):
-        opt = create_optimizer(module, opt_cfg, fused_conflict=fused_clipping_conflict(module.trainer))
-    sched = build_scheduler(opt, scheduler, total)
+        opt = create_optimizer(module, opt_cfg, fused_conflict=fused_clipping_conflict(module.trainer), facts=facts)
+    _refuse_sharded(module, opt)
+    sched = build_scheduler(opt, scheduler, facts.total_steps)
     if sched is None:
         return {"optimizer": opt}
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
-
-
-def _with_kwargs(cfg: OptimizerConfig, **extra: Any) -> OptimizerConfig:
-    return replace(cfg, kwargs={**cfg.kwargs, **extra})

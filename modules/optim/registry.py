@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import torch
 
@@ -26,8 +26,19 @@ __all__ = ["OptimizerInfo", "get_optimizer_info", "list_optimizers", "register_o
 class OptimizerInfo:
     """One registered optimizer.
 
-    ``loader`` returns the class lazily so listing names never imports optional packages' heavy code.
-    ``schedule_free`` marks optimizers that replace the lr schedule and need train/eval mode switches.
+    ``loader`` returns the class lazily so listing names never imports optional packages' heavy code. The
+    other fields say what the factory must give the optimizer beyond parameter groups and an lr:
+
+    * ``schedule_free``: it replaces the lr schedule and needs train/eval mode switches.
+    * ``matrices_only``: it takes hidden weight matrices only (Muon's family); the rest of the model goes to
+      a fallback optimizer (``OptimizerConfig.fallback``). ``exact_2d``: it takes exactly 2-D tensors, so
+      conv filters reach it as 2-D views. ``group_flags``: keys every one of its param groups must carry.
+    * ``fills``: constructor argument -> what the run knows (``total_steps``, ``train_size``), filled in.
+    * ``takes_model``: its constructor takes the model itself instead of parameter groups.
+    * ``create_graph``: it reads Hessian-vector products, so the backward pass keeps its graph.
+    * ``closure``: its step re-evaluates the loss through the closure (sharpness-aware minimization).
+    * ``unusable``: why the factory cannot build it (shown by ``list optimizers``; choosing it is an error at
+      parse time), and ``instead``: what to use.
     """
 
     name: str
@@ -35,6 +46,15 @@ class OptimizerInfo:
     description: str
     source: str
     schedule_free: bool = False
+    matrices_only: bool = False
+    exact_2d: bool = False
+    group_flags: tuple[tuple[str, Any], ...] = ()
+    fills: tuple[tuple[str, str], ...] = ()
+    takes_model: bool = False
+    create_graph: bool = False
+    closure: bool = False
+    unusable: str | None = None
+    instead: str = ""
 
     @property
     def cls(self) -> type[torch.optim.Optimizer]:
@@ -136,6 +156,15 @@ def list_optimizers(filter: str = "") -> list[OptimizerInfo]:
     return [info for key, info in sorted(_registry().items()) if filter.lower() in key]
 
 
+_MUON = {"matrices_only": True, "group_flags": (("use_muon", True),)}
+# What the built-in optimizers need beyond groups and an lr (see OptimizerInfo), found by building every
+# registered name on every task's default model (tests/test_registry_tasks.py).
+REQUIREMENTS: dict[str, dict[str, Any]] = {
+    "muon": {"matrices_only": True, "exact_2d": True},
+    "spectralsphere": {"matrices_only": True, "exact_2d": True},
+    **{name: _MUON for name in ("adamuon", "adago", "distributedmuon", "muonclip", "normuon")},
+}
+
 _BUILTINS_LOADED = False
 
 
@@ -148,4 +177,7 @@ def _registry() -> dict[str, OptimizerInfo]:
         _register_torch()
         _register_schedulefree()
         _register_pytorch_optimizer()
+        for name, needs in REQUIREMENTS.items():
+            if name in _REGISTRY:
+                _REGISTRY[name] = replace(_REGISTRY[name], **needs)
     return _REGISTRY

@@ -5,6 +5,7 @@ content-based ones (the text tower) are compared the same way."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import lightning as L
@@ -16,9 +17,9 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim import OptimizerConfig, OptimizerSettings, SchedulerConfig, configure_optimization
 from recipes.modules.optim.callbacks import optimization_callbacks
-from recipes.modules.optim.sparse import configure_split_optimization
+from recipes.modules.optim.groups import embedding_param_names
 from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
 from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
@@ -70,7 +71,7 @@ class Recommender(L.LightningModule):
         top_k: int = 10,
         clamp_ratings: bool = True,
         sparse_embeddings: bool = False,
-        embedding_optimizer: OptimizerConfig | None = None,
+        embedding_optimizer: OptimizerSettings | None = None,
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
         init: InitConfig = InitConfig(),
@@ -94,7 +95,7 @@ class Recommender(L.LightningModule):
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
         self.embedding_optimizer_config = (
-            None if embedding_optimizer is None else as_config(OptimizerConfig, embedding_optimizer)
+            None if embedding_optimizer is None else as_config(OptimizerSettings, embedding_optimizer)
         )
         self.finetune_config = as_config(FinetuneConfig, finetune)
         save_config_hparams(
@@ -124,8 +125,6 @@ class Recommender(L.LightningModule):
         # so checkpoints from before this buffer existed still load.
         self.register_buffer("item_train_counts", torch.zeros(num_items, dtype=torch.long), persistent=False)
         self.counts_loaded = False
-        # Two optimizers cannot share Lightning's automatic loop; the embedding split steps both by hand.
-        self.automatic_optimization = self.embedding_optimizer_config is None
         if objective == "rating":
             self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
             self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError()
@@ -201,25 +200,11 @@ class Recommender(L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, pred, target = self.model_step(batch)
-        if not self.automatic_optimization:
-            self._manual_step(loss)
         self.log("train/loss", loss, prog_bar=True)
         if self.hparams.objective == "rating":
             self.train_rmse(pred.clamp(1.0, 5.0) if self.hparams.clamp_ratings else pred, target)
             self.log("train/rmse", self.train_rmse, on_step=False, on_epoch=True)
         return loss
-
-    def _manual_step(self, loss: Tensor) -> None:
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        for opt in optimizers:
-            opt.zero_grad()
-        self.manual_backward(loss)
-        for opt in optimizers:
-            opt.step()
-        schedulers = self.lr_schedulers()
-        for sched in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
-            sched.step()
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
         user, item = batch["user"], batch["item"]
@@ -300,11 +285,25 @@ class Recommender(L.LightningModule):
                 f"net {self.hparams.net!r} has nothing to train",
                 "evaluate it with: python -m recipes test --config ... (no fit needed)",
             )
-        if self.embedding_optimizer_config is None:
-            return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-        return configure_split_optimization(
-            self, self.optimizer_config, self.embedding_optimizer_config, self.scheduler_config
-        )
+        return configure_optimization(self, self._optimizer_with_embeddings(), self.scheduler_config)
+
+    def _optimizer_with_embeddings(self) -> OptimizerConfig:
+        """``optimizer``, with the embedding tables routed to ``embedding_optimizer`` when one is set."""
+        cfg, emb = self.optimizer_config, self.embedding_optimizer_config
+        if emb is None:
+            return cfg
+        if cfg.fallback is not None or cfg.route:
+            raise ConfigError(
+                "model.embedding_optimizer and model.optimizer.fallback/route both route parameters",
+                "use one of them (embedding_optimizer is a fallback that takes the embedding tables)",
+            )
+        tables = embedding_param_names(self)
+        if not tables:
+            raise ConfigError(
+                f"{type(self.net).__name__} has no embedding tables for model.embedding_optimizer",
+                "set model.embedding_optimizer: null",
+            )
+        return replace(cfg, fallback=emb, route={"": "main", **{name: "fallback" for name in tables}})
 
     def configure_callbacks(self) -> list[L.Callback]:
         return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbones)]

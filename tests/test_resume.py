@@ -42,6 +42,27 @@ CASES = {
         "--trainer.max_epochs",
         "2",
     ],
+    # a composite: Muon for the CNN's hidden matrices and conv filters (2-D views), AdamW for the rest
+    "muon": [
+        "--config",
+        str(CONFIGS / "image_classification_digits.yaml"),
+        "--model.optimizer",
+        "{name: muon, lr: 0.02, fallback: {name: adamw, lr: 0.01}}",
+        "--trainer.max_epochs",
+        "2",
+    ],
+    # Adam, then SGD with momentum from optimizer step 13 (a checkpoint at 12 holds Adam's state) or 8 (SGD's)
+    **{
+        f"switch{at}": [
+            "--config",
+            str(CONFIGS / "image_classification_digits.yaml"),
+            "--model.optimizer",
+            f"{{name: adam, lr: 0.01, switch: {{name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, at_step: {at}}}}}",
+            "--trainer.max_epochs",
+            "2",
+        ]
+        for at in (8, 13)
+    },
     # fresh negatives every batch, from the sampler's per-batch seeds
     "recommendation": [
         "--config",
@@ -62,6 +83,9 @@ RUNS = [
     ("image", KILL_AT, 12),
     ("schedule_free", KILL_AT, 12),
     ("recommendation", KILL_AT, 12),
+    ("muon", KILL_AT, 12),
+    ("switch8", KILL_AT, 12),
+    ("switch13", KILL_AT, 12),
     ("image", 22, 21),
 ]  # just after an epoch end: the epoch's metrics were reset after that checkpoint
 

@@ -14,7 +14,6 @@ steps 2-D views of conv filters, ``(out_channels, in_channels * kh * kw)``, as M
 
 from __future__ import annotations
 
-from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -73,8 +72,9 @@ class CompositeOptimizer(torch.optim.Optimizer):
         self.base_lrs = [float(g["lr"]) for g in self.param_groups]
 
     @property
-    def state(self) -> ChainMap:  # the parts hold the state; one read view of it
-        return ChainMap(*(part.optimizer.state for part in self.parts))
+    def state(self) -> dict:
+        """The parts' states in one dict (read only: the parts hold them; a lookup never adds an entry)."""
+        return {p: s for part in self.parts for p, s in part.optimizer.state.items()}
 
     @state.setter
     def state(self, value: Any) -> None:

@@ -8,7 +8,7 @@ to Muon and the rest to AdamW; ``--model.optimizer.switch '{name: sgd, lr: 0.1, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from recipes.modules.config import as_config
@@ -16,7 +16,7 @@ from recipes.modules.errors import ConfigError
 from recipes.modules.optim.groups import GroupRules
 from recipes.modules.optim.registry import get_optimizer_info
 
-__all__ = ["DEFAULT_WEIGHT_DECAY", "OptimizerSettings", "SwitchConfig", "OptimizerConfig"]
+__all__ = ["DEFAULT_WEIGHT_DECAY", "OptimizerSettings", "SwitchConfig", "OptimizerConfig", "optimizer_dict"]
 
 DEFAULT_WEIGHT_DECAY = 0.01  # for an optimizer that has weight decay, when the user sets none
 Implementation = Literal["auto", "fused", "foreach", "for_loop"]
@@ -179,3 +179,13 @@ OptimizerConfig.__doc__ = (
         layer_decay: layer-wise lr decay factor in (0, 1]; None turns it off.
         layer_decay_root: dotted name of the stacked layers that layer_decay counts over."""
 )
+
+
+# Options a config holds only when set: while unset they stay out of ``optimizer_dict``, so an optimizer's
+# dict (and a benchmark run's key, which hashes it) reads as it did before they existed.
+_UNSET_OPTIONS = {"fallback": None, "route": {}, "switch": None, "weight_decay_norm": None}
+
+
+def optimizer_dict(cfg: OptimizerConfig) -> dict[str, Any]:
+    """``cfg`` as plain values, without the composite and normalized-decay options it leaves unset."""
+    return {k: v for k, v in asdict(cfg).items() if not (k in _UNSET_OPTIONS and v == _UNSET_OPTIONS[k])}

@@ -18,7 +18,7 @@ self-tuning ruleset). The harness then calls, all optional (``Submission`` has t
 (``OptimizerConfig``), optionally a schedule, with the trial's hyperparameters mapped onto them. AlgoPerf's
 names are understood (``learning_rate``, ``one_minus_beta1``, ``beta1``, ``beta2``, ``epsilon``,
 ``warmup_factor``), as are ``OptimizerConfig`` and ``SchedulerConfig`` fields, ``kwargs.<arg>`` for any
-other constructor argument, and ``model.<key>`` / ``data.<key>`` for task settings (AlgoPerf's
+other constructor argument, ``fallback.<key>`` and ``switch.<key>`` for a composite's other optimizers, and ``model.<key>`` / ``data.<key>`` for task settings (AlgoPerf's
 ``label_smoothing`` and ``dropout_rate`` are workload settings here: name them as ``model.<key>``).
 """
 
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from recipes.modules.config import as_config
 from recipes.modules.errors import ConfigError
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig
+from recipes.modules.optim.settings import optimizer_dict
 
 if TYPE_CHECKING:
     import lightning as L
@@ -79,6 +80,7 @@ _OPT_FIELDS = {f.name for f in fields(OptimizerConfig)}
 _SCHED_FIELDS = {f.name for f in fields(SchedulerConfig)} - {"name"}
 _ALIASES = {"learning_rate": "lr", "epsilon": "eps", "warmup_factor": "warmup_fraction"}
 _BETAS = {"beta1", "one_minus_beta1", "beta2"}
+_PARTS = ("fallback", "switch")
 
 
 def _default_betas(name: str) -> tuple[float, float]:
@@ -111,6 +113,16 @@ class FactorySubmission(Submission):
         betas = None
         targets: dict[str, str] = {}
         for key, value in hyperparameters.items():
+            part, dot, field_name = key.partition(".")
+            if dot and part in _PARTS:  # fallback.learning_rate, switch.momentum: the nested optimizer's own
+                sub, field_name = dict(opt.get(part) or {}), _ALIASES.get(field_name, field_name)
+                if field_name in sub:
+                    raise ConfigError(
+                        f"hyperparameter {key!r} sets {part}.{field_name}, which the submission fixes",
+                        "sample it or fix it, once",
+                    )
+                opt[part] = {**sub, field_name: value}
+                continue
             name = _ALIASES.get(key, key)
             target = "betas[1]" if name == "beta2" else "betas[0]" if name in _BETAS else name
             fixed = (opt if name in _OPT_FIELDS else sched or {} if name in _SCHED_FIELDS else {}).get(name)
@@ -158,7 +170,7 @@ class FactorySubmission(Submission):
         if kwargs:
             opt["kwargs"] = kwargs
         # complete configs, checked now: nothing leaks in from the task config, a bad key is named
-        self.optimizer = asdict(as_config(OptimizerConfig, opt))
+        self.optimizer = optimizer_dict(as_config(OptimizerConfig, opt))
         self.scheduler = asdict(as_config(SchedulerConfig, sched)) if sched is not None else None
 
     def task_overrides(self, budget: Budget) -> dict[str, Any]:

@@ -114,6 +114,7 @@ class CompositeOptimizer(torch.optim.Optimizer):
             "steps": self.steps,
             "groups": [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups],
             "parts": {part.label: part.optimizer.state_dict() for part in self.parts},
+            "windows": {part.label: [part.start, part.stop] for part in self.parts},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -128,6 +129,8 @@ class CompositeOptimizer(torch.optim.Optimizer):
             )
         for part in self.parts:
             part.optimizer.load_state_dict(state_dict["parts"][part.label])
+            # the run's own switch step, also when a resumed run is longer (at_fraction of a new total)
+            part.start, part.stop = state_dict.get("windows", {}).get(part.label, (part.start, part.stop))
         for group, saved in zip(self.param_groups, state_dict["groups"]):
             group.update(saved)
         self.steps = int(state_dict["steps"])

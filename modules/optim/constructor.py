@@ -73,8 +73,11 @@ def constructor_kwargs(
     valid = [n for n in sig.parameters if n not in ("self", "params")]
     unknown = sorted(k for k in kwargs if k not in sig.parameters)
     if unknown and not accepts_any:
+        fields = [k for k in unknown if k in named]
+        unset = f"set {', '.join(f'model.optimizer.{k}' for k in fields)} to null (a config may set it for another "
         raise ConfigError(
-            f"optimizer {cfg.name!r} takes no argument {', '.join(unknown)}", f"its arguments are: {', '.join(valid)}"
+            f"optimizer {cfg.name!r} takes no argument {', '.join(unknown)}",
+            (unset + "optimizer); " if fields else "") + f"its arguments are: {', '.join(valid)}",
         )
     if cfg.implementation != "auto" and not {"fused", "foreach"} & set(sig.parameters):
         raise ConfigError(

@@ -235,14 +235,21 @@ def _unsharded(module: "L.LightningModule") -> contextlib.AbstractContextManager
 
 def run_facts(trainer: "L.Trainer") -> RunFacts:
     """Steps, samples per step and training-set size, from the Trainer and its training DataLoader."""
-    total = int(trainer.estimated_stepping_batches)  # also sets up the training DataLoader
+    total = int(trainer.estimated_stepping_batches)
+    if trainer.train_dataloader is None:  # a max_steps run: Lightning counted its steps without the data
+        trainer.fit_loop.setup_data()  # what estimated_stepping_batches does otherwise; the fit loop reuses it
     loader = trainer.train_dataloader
     dataset = getattr(loader, "dataset", None)
     try:
         size = len(dataset) if dataset is not None else None
     except TypeError:  # an iterable dataset
         size = None
-    per_device = getattr(loader, "batch_size", None)
+    # a DataLoader's own batch size, or its (batch) sampler's: recipes' loaders batch in a sampler
+    per_device = next(
+        (b for b in (getattr(x, "batch_size", None) for x in (loader, getattr(loader, "sampler", None),
+                                                            getattr(loader, "batch_sampler", None))) if b),
+        None,
+    )
     batch = None
     if per_device:
         batch = per_device * trainer.world_size * trainer.accumulate_grad_batches

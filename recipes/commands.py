@@ -21,7 +21,9 @@ def _rows(kind: str) -> list[tuple[str, str]]:
     if kind == "optimizers":
         from recipes.modules.optim.registry import list_optimizers
 
-        return [(i.name, f"{i.description} [{i.source}]") for i in list_optimizers()]
+        return [
+            (i.name, f"{i.description} [{i.source}]" + "".join(f"; {n}" for n in i.notes)) for i in list_optimizers()
+        ]
     if kind == "initializers":
         from recipes.modules.init import INITIALIZERS
 

@@ -96,3 +96,18 @@ def test_normalized_weight_decay_is_resolved_from_the_run_and_logged(tmp_path, c
     decays = {g["weight_decay"] for g in _optimizer_state(root)["param_groups"]}
     assert max(decays) == pytest.approx(expected) and expected == pytest.approx(0.5 / 40**0.5)
     assert f"b {b} samples per step, B {size} training samples, T 1.25 epochs" in capsys.readouterr().err
+
+
+def test_distributed_muon_trains_under_ddp(tmp_path):
+    """DistributedMuon shards its Newton-Schulz work over the processes; one device is refused
+    (tests/test_registry_tasks.py), two train."""
+    root = tmp_path / "run"
+    args = [
+        *_args("image_classification", root, "32-true", 2),
+        *CNN,
+        "--model.optimizer",
+        "{name: distributedmuon, lr: 0.02}",
+    ]
+    assert main(["fit", *args]) == 0
+    state = _optimizer_state(root)
+    assert sorted(state["parts"]) == ["fallback", "main"] and state["parts"]["main"]["state"]

@@ -25,13 +25,14 @@ from recipes.modules.image.nets import build_image_net
 from recipes.modules.image.weights import backbone_prefixes, load_image_weights, parse_pretrained
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.pretrained import FinetuneConfig
 
 __all__ = ["ImageClassifier"]
 
 
-class ImageClassifier(L.LightningModule):
+class ImageClassifier(FactoryBackward, L.LightningModule):
     """Classifies images into ``num_classes`` classes.
 
     Args:

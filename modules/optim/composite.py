@@ -119,9 +119,7 @@ class CompositeOptimizer(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         labels = [part.label for part in self.parts]
-        if sorted(state_dict.get("parts", {})) != sorted(labels) or len(state_dict["groups"]) != len(
-            self.param_groups
-        ):
+        if sorted(state_dict.get("parts", {})) != sorted(labels) or len(state_dict["groups"]) != len(self.param_groups):
             raise ValueError(
                 f"the checkpoint's optimizer has parts {sorted(state_dict.get('parts', {}))} and "
                 f"{len(state_dict.get('groups', []))} groups; this one has {sorted(labels)} and "

@@ -84,7 +84,9 @@ def constructor_kwargs(
             f"optimizer {cfg.name!r} has no fused/foreach implementations", "set model.optimizer.implementation: auto"
         )
     user_chose = {"fused", "foreach"} & set(kwargs)  # kwargs: {foreach: true} is the user's choice, kept as is
-    if cfg.implementation == "fused" or (cfg.implementation == "auto" and "fused" in sig.parameters and not user_chose):
+    # auto means torch's fused kernels: another package's `fused` flag (Triton kernels, say) is its own choice
+    torch_fused = "fused" in sig.parameters and cls.__module__.startswith("torch.optim")
+    if cfg.implementation == "fused" or (cfg.implementation == "auto" and torch_fused and not user_chose):
         if cfg.implementation == "fused" and "fused" not in sig.parameters:
             raise ConfigError(
                 f"optimizer {cfg.name!r} has no fused implementation", "use implementation auto or foreach"

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.composite import CompositeOptimizer, Part, matrix_views
 from recipes.modules.optim.constructor import (
     constructor_kwargs,
@@ -88,6 +89,16 @@ def _groups(model: nn.Module, cfg: OptimizerConfig, settings: OptimizerSettings,
     groups = to_torch_groups(
         build_param_groups(model, cfg.rules(resolve_weight_decay(settings, cls, facts))), settings.lr * lr_scale
     )
+    if get_optimizer_info(settings.name).group_by_shape:  # its collectives gather same-shaped tensors
+        groups = [
+            {
+                **g,
+                "params": [p for p in g["params"] if p.shape == shape],
+                "name": f"{g['name']}/{'x'.join(map(str, shape))}",
+            }
+            for g in groups
+            for shape in dict.fromkeys(p.shape for p in g["params"])
+        ]
     if not has_argument(cls, "weight_decay"):
         if any(g["weight_decay"] for g in groups):
             raise ConfigError(
@@ -110,9 +121,18 @@ def _instantiate(
     """``info``'s optimizer over ``groups``, with the arguments ``settings`` names and those the run fills."""
     cls = info.cls
     params = [p for g in groups for p in g["params"]]
+    if info.sparse_only:
+        _check_sparse(settings.name, model, params)
     kwargs = constructor_kwargs(cls, settings, params, fused_conflict)
     for arg, fact in info.fills:
         kwargs.setdefault(arg, facts.need(fact, f"optimizer {settings.name!r}"))
+    for arg, value in info.presets:
+        kwargs.setdefault(arg, value)
+    if info.distributed_only and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise ConfigError(
+            f"{settings.name} splits its work over the processes of a distributed run, and this run has one",
+            "use it with trainer.devices > 1 (ddp), or muon on one device",
+        )
     for g in groups:
         g.update(dict(info.group_flags))
     first = model if info.takes_model else groups
@@ -121,9 +141,18 @@ def _instantiate(
     except RecipeError:  # already one line with its fix
         raise
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
+        raise ConfigError(f"optimizer {settings.name!r} rejected its settings: {exc}", "fix model.optimizer") from None
+
+
+def _check_sparse(name: str, model: nn.Module, params: list[torch.Tensor]) -> None:
+    sparse = {id(m.weight) for _, m in model.named_modules() if getattr(m, "sparse", False)}
+    dense = sum(id(p) not in sparse for p in params)
+    if dense:
         raise ConfigError(
-            f"optimizer {settings.name!r} rejected its settings: {exc}", "fix model.optimizer"
-        ) from None
+            f"{name} takes sparse gradients only, and {dense} of its {len(params)} parameters get dense ones",
+            "use it for embedding tables built with sparse=True (model.sparse_embeddings: true, "
+            "model.embedding_optimizer: {name: " + name + "}), and e.g. adamw for the model",
+        )
 
 
 def _plan(model: nn.Module, cfg: OptimizerConfig) -> list[tuple[str, OptimizerSettings, set[str]]]:
@@ -141,7 +170,9 @@ def _plan(model: nn.Module, cfg: OptimizerConfig) -> list[tuple[str, OptimizerSe
     if fallback is None:
         fallback = OptimizerSettings()
     routes = route_parameters(model, cfg.route)
-    plan = [(part, s, {n for n, r in routes.items() if r == part}) for part, s in (("main", cfg), ("fallback", fallback))]
+    plan = [
+        (part, s, {n for n, r in routes.items() if r == part}) for part, s in (("main", cfg), ("fallback", fallback))
+    ]
     if info.matrices_only:
         shapes = dict(model.named_parameters())
         flat = sorted(n for n in plan[0][2] if shapes[n].ndim < 2)
@@ -231,8 +262,6 @@ def _unsharded(module: "L.LightningModule") -> contextlib.AbstractContextManager
     return contextlib.nullcontext()
 
 
-
-
 def run_facts(trainer: "L.Trainer") -> RunFacts:
     """Steps, samples per step and training-set size, from the Trainer and its training DataLoader."""
     total = int(trainer.estimated_stepping_batches)
@@ -246,8 +275,14 @@ def run_facts(trainer: "L.Trainer") -> RunFacts:
         size = None
     # a DataLoader's own batch size, or its (batch) sampler's: recipes' loaders batch in a sampler
     per_device = next(
-        (b for b in (getattr(x, "batch_size", None) for x in (loader, getattr(loader, "sampler", None),
-                                                            getattr(loader, "batch_sampler", None))) if b),
+        (
+            b
+            for b in (
+                getattr(x, "batch_size", None)
+                for x in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None))
+            )
+            if b
+        ),
         None,
     )
     batch = None
@@ -268,6 +303,24 @@ def _refuse_sharded(module: "L.LightningModule", optimizer: torch.optim.Optimize
             "(fallback, route or switch) does not have",
             "use trainer.strategy ddp, or one optimizer without fallback and switch",
         )
+
+
+def _keep_graph(module: "L.LightningModule", cfg: OptimizerConfig) -> None:
+    """Sets ``module.create_graph`` for an optimizer that reads Hessian-vector products from the gradients."""
+    names = [cfg.name] + [s.name for s in (cfg.fallback, cfg.switch) if s is not None]
+    needs = [n for n in names if get_optimizer_info(n).create_graph]
+    if needs and not isinstance(module, FactoryBackward):
+        raise ConfigError(
+            f"{needs[0]} needs a backward pass that keeps its graph, which {type(module).__name__} does not offer",
+            "derive the module from recipes.modules.optim.backward.FactoryBackward",
+        )
+    if needs and module.trainer.world_size > 1:
+        raise ConfigError(
+            f"{needs[0]} differentiates the gradients again, which DDP's all-reduced gradients do not allow",
+            "train it on one device, or choose an optimizer without Hessian-vector products",
+        )
+    if isinstance(module, FactoryBackward):
+        module.create_graph = bool(needs)
 
 
 def configure_optimization(
@@ -293,6 +346,7 @@ def configure_optimization(
             warmup,
         )
         scheduler = SchedulerConfig(name="none")
+    _keep_graph(module, opt_cfg)
     with _unsharded(module):
         opt = create_optimizer(module, opt_cfg, fused_conflict=fused_clipping_conflict(module.trainer), facts=facts)
     _refuse_sharded(module, opt)

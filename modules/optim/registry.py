@@ -37,6 +37,12 @@ class OptimizerInfo:
     * ``takes_model``: its constructor takes the model itself instead of parameter groups.
     * ``create_graph``: it reads Hessian-vector products, so the backward pass keeps its graph.
     * ``closure``: its step re-evaluates the loss through the closure (sharpness-aware minimization).
+    * ``sparse_only``: it takes sparse gradients only (embedding tables built with ``sparse=True``).
+    * ``distributed_only``: it needs a torch.distributed process group (a multi-device run).
+    * ``group_by_shape``: each of its param groups must hold tensors of one shape (its collectives gather them).
+    * ``first_update``: the optimizer step that first changes the weights (AdaShift waits for its gradient
+      window, RAdam's rectification for its variance estimate).
+    * ``presets``: constructor arguments the factory passes unless the user sets them (a known-bad default).
     * ``unusable``: why the factory cannot build it (shown by ``list optimizers``; choosing it is an error at
       parse time), and ``instead``: what to use.
     """
@@ -53,12 +59,35 @@ class OptimizerInfo:
     takes_model: bool = False
     create_graph: bool = False
     closure: bool = False
+    sparse_only: bool = False
+    distributed_only: bool = False
+    group_by_shape: bool = False
+    presets: tuple[tuple[str, Any], ...] = ()
+    first_update: int = 1
     unusable: str | None = None
     instead: str = ""
 
     @property
     def cls(self) -> type[torch.optim.Optimizer]:
         return self.loader()
+
+    @property
+    def notes(self) -> list[str]:
+        """What ``list optimizers`` says about this entry beyond its description."""
+        if self.unusable:
+            return [f"NOT USABLE: {self.unusable} ({self.instead})" if self.instead else f"NOT USABLE: {self.unusable}"]
+        out = [
+            "hidden matrices only: the rest goes to model.optimizer.fallback (AdamW by default)"
+        ] * self.matrices_only
+        out += [f"{arg} filled from the run's {fact}" for arg, fact in self.fills]
+        out += ["backward keeps its graph (Hessian-vector products)"] * self.create_graph
+        out += ["built over the model itself"] * self.takes_model
+        out += ["steps through a closure (two forward-backward passes)"] * self.closure
+        out += ["sparse gradients only: model.embedding_optimizer with model.sparse_embeddings"] * self.sparse_only
+        out += ["multi-device runs only (a torch.distributed process group)"] * self.distributed_only
+        out += [f"{arg}={value!r} unless set" for arg, value in self.presets]
+        out += [f"first changes the weights at step {self.first_update}"] * (self.first_update > 1)
+        return out
 
 
 _REGISTRY: dict[str, OptimizerInfo] = {}
@@ -162,7 +191,46 @@ _MUON = {"matrices_only": True, "group_flags": (("use_muon", True),)}
 REQUIREMENTS: dict[str, dict[str, Any]] = {
     "muon": {"matrices_only": True, "exact_2d": True},
     "spectralsphere": {"matrices_only": True, "exact_2d": True},
-    **{name: _MUON for name in ("adamuon", "adago", "distributedmuon", "muonclip", "normuon")},
+    **{name: _MUON for name in ("adamuon", "adago", "muonclip", "normuon")},
+    **{name: {"create_graph": True} for name in ("adahessian", "sophiah")},
+    "adammini": {"takes_model": True},
+    "ranger21": {"fills": (("num_iterations", "total_steps"),)},
+    "sparse_adam": {"sparse_only": True},
+    "lbfgs": {"closure": True},  # a line search: up to max_iter (20) closure evaluations per step
+    "adashift": {"first_update": 11},  # keep_num (10) gradients first
+    **{name: {"first_update": 5} for name in ("radam_schedulefree", "schedulefreeradam")},
+    "kron": {
+        "unusable": "pytorch_optimizer's Kron allocates a tensor the size of the square of a weight matrix's"
+        " element count when both of its sides get a triangular preconditioner (21.7 GB for the image CNN, 889 GB"
+        " for AutoRec; a 300 x 300 matrix already fails)",
+        "instead": "use soap or shampoo (Kronecker-factored preconditioners that fit)",
+    },
+    **{
+        name: {
+            "unusable": "it updates the weights inside its own fused_backward(loss, lr), in place of loss.backward()"
+            " and optimizer.step(), which Lightning's loop calls",
+            "instead": "use adafactor (also keeps little state) or adamw",
+        }
+        for name in ("lomo", "adalomo")
+    },
+    "lorarite": {
+        "unusable": "it preconditions LoRA factor pairs (lora_A, lora_B in alternating order) and skips every other"
+        " parameter, so the tasks' models would not train",
+        "instead": "use adamw",
+    },
+    "bsam": {
+        "unusable": "its step perturbs the weights with noise from state it builds out of gradients that must exist"
+        " before step(closure) is called, while Lightning's closure computes the first gradients inside the step"
+        " (KeyError 's'); its batched path also fails with more than one param group",
+        "instead": "use adamw, or sam-style training outside Lightning's automatic loop",
+    },
+    "distributedmuon": {**_MUON, "distributed_only": True, "group_by_shape": True},
+    "demo": {
+        "unusable": "DeMo all-gathers compressed momenta (it needs a torch.distributed process group) and splits"
+        " each weight into DCT chunks of compression_chunk (64) elements a side, which the tasks' weights do not"
+        " divide (einops fails)",
+        "instead": "use adamw; under DDP, distributedmuon shards Muon's work over the processes",
+    },
 }
 
 _BUILTINS_LOADED = False

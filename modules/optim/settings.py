@@ -88,7 +88,12 @@ class SwitchConfig(OptimizerSettings):
             raise ConfigError(
                 "a switch needs exactly one of at_step and at_fraction", "e.g. model.optimizer.switch.at_fraction: 0.5"
             )
-        if self.at_step is not None and self.at_step < 0 or self.at_fraction is not None and not 0 <= self.at_fraction <= 1:
+        if (
+            self.at_step is not None
+            and self.at_step < 0
+            or self.at_fraction is not None
+            and not 0 <= self.at_fraction <= 1
+        ):
             raise ConfigError("at_step must be >= 0 and at_fraction in [0, 1]", "fix model.optimizer.switch")
 
     def step(self, facts: Any) -> int:

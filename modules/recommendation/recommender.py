@@ -18,6 +18,7 @@ from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, OptimizerSettings, SchedulerConfig, configure_optimization
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.optim.groups import embedding_param_names
 from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
@@ -27,7 +28,7 @@ from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
 __all__ = ["Recommender"]
 
 
-class Recommender(L.LightningModule):
+class Recommender(FactoryBackward, L.LightningModule):
     """Scores (user, item) pairs: predicts ratings or ranks items per user.
 
     Args:

@@ -18,12 +18,13 @@ from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 
 __all__ = ["LinearRegression"]
 
 
-class LinearRegression(L.LightningModule):
+class LinearRegression(FactoryBackward, L.LightningModule):
     """Least-squares linear regression.
 
     Args:

@@ -13,6 +13,7 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.speech.decoding import decode_batch
 from recipes.modules.speech.metrics import log_transcription_metrics
@@ -25,7 +26,7 @@ __all__ = ["SpeechRecognizer"]
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class SpeechRecognizer(L.LightningModule):
+class SpeechRecognizer(FactoryBackward, L.LightningModule):
     """Transcribes speech to characters with CTC.
 
     Args:

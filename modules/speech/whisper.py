@@ -24,6 +24,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
+from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.pretrained import (
     FinetuneConfig,
@@ -39,7 +40,7 @@ __all__ = ["WhisperRecognizer"]
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class WhisperRecognizer(L.LightningModule):
+class WhisperRecognizer(FactoryBackward, L.LightningModule):
     """Fine-tunes a pretrained Whisper encoder-decoder on transcribed speech.
 
     Args:

@@ -13,7 +13,10 @@ from tests.conftest import CONFIGS, QUIET
 from tests.test_matrix import CNN, SPEECH, _args, fit_evaluate_predict_resume
 
 # Muon for hidden matrices, AdamW for the rest, and SGD + Nesterov over everything for the second half.
-COMPOSITE = "{name: muon, lr: 0.02, fallback: {name: adamw, lr: 0.003}, switch: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, at_fraction: 0.5}}"
+COMPOSITE = (
+    "{name: muon, lr: 0.02, fallback: {name: adamw, lr: 0.003},"
+    " switch: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, at_fraction: 0.5}}"
+)
 TASKS = {
     "image_classification": [*CNN, "--data.val_size", "301"],
     "recommendation": [],

@@ -18,7 +18,8 @@ self-tuning ruleset). The harness then calls, all optional (``Submission`` has t
 (``OptimizerConfig``), optionally a schedule, with the trial's hyperparameters mapped onto them. AlgoPerf's
 names are understood (``learning_rate``, ``one_minus_beta1``, ``beta1``, ``beta2``, ``epsilon``,
 ``warmup_factor``), as are ``OptimizerConfig`` and ``SchedulerConfig`` fields, ``kwargs.<arg>`` for any
-other constructor argument, ``fallback.<key>`` and ``switch.<key>`` for a composite's other optimizers, and ``model.<key>`` / ``data.<key>`` for task settings (AlgoPerf's
+other constructor argument, ``fallback.<key>`` and ``switch.<key>`` for a composite's other optimizers,
+and ``model.<key>`` / ``data.<key>`` for task settings (AlgoPerf's
 ``label_smoothing`` and ``dropout_rate`` are workload settings here: name them as ``model.<key>``).
 """
 

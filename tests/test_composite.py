@@ -194,3 +194,12 @@ def test_normalized_weight_decay_is_lambda_norm_sqrt_b_over_B_T():
     assert expected == pytest.approx(0.05 / 470**0.5)
     with pytest.raises(RecipeError, match="weight_decay_norm needs the run's batch_size"):
         create_optimizer(Net(), OptimizerConfig(name="adamw", weight_decay_norm=0.05))
+
+
+def test_a_model_taking_optimizer_gets_the_resolved_decay_and_refuses_grouping_rules():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2))
+    opt = create_optimizer(model, OptimizerConfig(name="adammini", weight_decay=0.05))
+    assert type(opt).__name__ == "AdamMini" and {g["weight_decay"] for g in opt.param_groups} <= {0.05, 0.0}
+    assert 0.05 in {g["weight_decay"] for g in opt.param_groups}
+    with pytest.raises(RecipeError, match="groups the model's parameters itself, so lr_mult cannot apply"):
+        create_optimizer(model, OptimizerConfig(name="adammini", lr_mult={"0": 0.1}))

@@ -114,3 +114,14 @@ def test_distributed_muon_trains_under_ddp(tmp_path):
     assert main(["fit", *args]) == 0
     state = _optimizer_state(root)
     assert sorted(state["parts"]) == ["fallback", "main"] and state["parts"]["main"]["state"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_a_composite_fits_and_resumes_on_cuda(precision, tmp_path):
+    """The GradScaler unscales the composite's groups (the model's parameters) before its parts step."""
+    root = tmp_path / "run"
+    args = _args("image_classification", root, precision, 1, accelerator="gpu")
+    args += ["--model.optimizer", COMPOSITE]
+    fit_evaluate_predict_resume(args, root, 1)
+    assert _optimizer_state(root)["parts"]["switch"]["state"]

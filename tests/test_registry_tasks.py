@@ -56,9 +56,6 @@ EXPECTED: dict[tuple[str, str], str] = {
     },
     # CTC's loss has no second derivative (torch: "derivative for aten::_ctc_loss_backward is not implemented")
     **{(n, "speech"): "needs second derivatives" for n, i in INFO.items() if i.create_graph},
-    # Alice's subspace eigendecomposition does not converge on AutoRec's gradients (users and items without
-    # ratings leave whole rows at zero), in pytorch_optimizer's racs.py
-    ("alice", "recommendation"): "Alice's linear algebra failed on Recommender's gradients at step 0",
 }
 # SaRA updates only the weights whose initial magnitude is below its threshold (1e-3): the regression
 # Linear's 33 have none, so it trains nothing there (its design: fine-tuning the small weights of a

@@ -135,9 +135,15 @@ def _instantiate(
         )
     for g in groups:
         g.update(dict(info.group_flags))
-    first = model if info.takes_model else groups
+        if info.lr_arg != "lr":
+            g[info.lr_arg] = g["lr"]
+    first = groups
+    if info.takes_model:  # it groups the model itself: the resolved decay becomes its argument
+        first = model
+        if has_argument(cls, "weight_decay"):
+            kwargs.setdefault("weight_decay", max(g.get("weight_decay", 0.0) for g in groups))
     try:
-        return cls(first, lr=settings.lr * lr_scale, **kwargs)
+        return cls(first, **{info.lr_arg: settings.lr * lr_scale}, **kwargs)
     except RecipeError:  # already one line with its fix
         raise
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
@@ -184,9 +190,8 @@ def _plan(model: nn.Module, cfg: OptimizerConfig) -> list[tuple[str, OptimizerSe
     return [(part, s, names) for part, s, names in plan if names]
 
 
-def _check_part(info: OptimizerInfo, composite: bool) -> None:
-    if not composite:
-        return
+def _check_part(info: OptimizerInfo) -> None:
+    """Refuses an optimizer that cannot be one part of a composite."""
     for flag, why in [
         ("schedule_free", "switches between train and eval weights"),
         ("takes_model", "takes the whole model"),
@@ -218,6 +223,14 @@ def create_optimizer(
     composite = len(plan) > 1 or plan[0][0] != "main" or cfg.switch is not None
     if not composite:
         info = get_optimizer_info(cfg.name)
+        rules = {"lr_mult": cfg.lr_mult, "layer_decay": cfg.layer_decay, "decay_1d": cfg.decay_1d}
+        rules["embedding_weight_decay"] = cfg.embedding_weight_decay
+        if info.takes_model and any(v for v in rules.values()):
+            raise ConfigError(
+                f"{cfg.name} groups the model's parameters itself, so {', '.join(k for k, v in rules.items() if v)}"
+                " cannot apply",
+                "drop those settings, or choose an optimizer that takes parameter groups",
+            )
         groups = _groups(model, cfg, cfg, info.cls, lr_scale, facts)
         return _instantiate(info, cfg, groups, model, lr_scale, fused_conflict, facts)
     outer: list[dict] = []
@@ -225,7 +238,7 @@ def create_optimizer(
     stop = None if cfg.switch is None else cfg.switch.step(facts)
     for part, settings, names in plan:
         info = get_optimizer_info(settings.name)
-        _check_part(info, True)
+        _check_part(info)
         subset = ParameterSubset(model, names)
         groups = _groups(subset, cfg, settings, info.cls, lr_scale, facts)
         views = matrix_views([p for g in groups for p in g["params"]]) if info.exact_2d else {}
@@ -236,7 +249,7 @@ def create_optimizer(
         parts.append(Part(part, opt, anchors, stop=stop, views=views))
     if cfg.switch is not None:
         info = get_optimizer_info(cfg.switch.name)
-        _check_part(info, True)
+        _check_part(info)
         groups = _groups(model, cfg, cfg.switch, info.cls, lr_scale, facts)
         anchor = next((i for i, g in enumerate(outer) if g["lr"]), 0)
         opt = _instantiate(info, cfg.switch, groups, model, lr_scale, fused_conflict, facts)

@@ -36,12 +36,14 @@ class OptimizerInfo:
     * ``fills``: constructor argument -> what the run knows (``total_steps``, ``train_size``), filled in.
     * ``takes_model``: its constructor takes the model itself instead of parameter groups.
     * ``create_graph``: it reads Hessian-vector products, so the backward pass keeps its graph.
-    * ``closure``: its step re-evaluates the loss through the closure (sharpness-aware minimization).
+    * ``closure``: its step re-evaluates the loss through the closure (a line search, sharpness-aware minimization).
     * ``sparse_only``: it takes sparse gradients only (embedding tables built with ``sparse=True``).
     * ``distributed_only``: it needs a torch.distributed process group (a multi-device run).
     * ``group_by_shape``: each of its param groups must hold tensors of one shape (its collectives gather them).
     * ``first_update``: the optimizer step that first changes the weights (AdaShift waits for its gradient
       window, RAdam's rectification for its variance estimate).
+    * ``lr_arg``: the constructor argument that takes the lr (AliG's ``max_lr``: it computes its own step size
+      below that cap, so the schedule does not scale it).
     * ``presets``: constructor arguments the factory passes unless the user sets them (a known-bad default).
     * ``unusable``: why the factory cannot build it (shown by ``list optimizers``; choosing it is an error at
       parse time), and ``instead``: what to use.
@@ -64,6 +66,7 @@ class OptimizerInfo:
     group_by_shape: bool = False
     presets: tuple[tuple[str, Any], ...] = ()
     first_update: int = 1
+    lr_arg: str = "lr"
     unusable: str | None = None
     instead: str = ""
 
@@ -82,11 +85,12 @@ class OptimizerInfo:
         out += [f"{arg} filled from the run's {fact}" for arg, fact in self.fills]
         out += ["backward keeps its graph (Hessian-vector products)"] * self.create_graph
         out += ["built over the model itself"] * self.takes_model
-        out += ["steps through a closure (two forward-backward passes)"] * self.closure
+        out += ["re-evaluates the loss through the closure inside its step"] * self.closure
         out += ["sparse gradients only: model.embedding_optimizer with model.sparse_embeddings"] * self.sparse_only
         out += ["multi-device runs only (a torch.distributed process group)"] * self.distributed_only
         out += [f"{arg}={value!r} unless set" for arg, value in self.presets]
         out += [f"first changes the weights at step {self.first_update}"] * (self.first_update > 1)
+        out += [f"lr is its {self.lr_arg} (it sets its own step size below it)"] * (self.lr_arg != "lr")
         return out
 
 
@@ -194,17 +198,17 @@ REQUIREMENTS: dict[str, dict[str, Any]] = {
     **{name: _MUON for name in ("adamuon", "adago", "muonclip", "normuon")},
     **{name: {"create_graph": True} for name in ("adahessian", "sophiah")},
     "adammini": {"takes_model": True},
-    "ranger21": {"fills": (("num_iterations", "total_steps"),)},
+    # its own warmup and warm-down would stack on the factory's schedule
+    "ranger21": {"fills": (("num_iterations", "total_steps"),), "presets": (("disable_lr_scheduler", True),)},
+    "alig": {"closure": True, "lr_arg": "max_lr"},
+    # its inner AdamW takes weight_decay through **kwargs (default 0.01, on every parameter): none unless set
+    "magma": {"presets": (("weight_decay", 0.0),)},
+    # a low-rank Fisher approximation per weight matrix; its eigendecomposition fails on AutoRec's embeddings
+    "alice": {"matrices_only": True},
     "sparse_adam": {"sparse_only": True},
     "lbfgs": {"closure": True},  # a line search: up to max_iter (20) closure evaluations per step
     "adashift": {"first_update": 11},  # keep_num (10) gradients first
     **{name: {"first_update": 5} for name in ("radam_schedulefree", "schedulefreeradam")},
-    "kron": {
-        "unusable": "pytorch_optimizer's Kron allocates a tensor the size of the square of a weight matrix's"
-        " element count when both of its sides get a triangular preconditioner (21.7 GB for the image CNN, 889 GB"
-        " for AutoRec; a 300 x 300 matrix already fails)",
-        "instead": "use soap or shampoo (Kronecker-factored preconditioners that fit)",
-    },
     **{
         name: {
             "unusable": "it updates the weights inside its own fused_backward(loss, lr), in place of loss.backward()"

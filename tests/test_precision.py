@@ -21,7 +21,7 @@ from torch import nn
 from recipes.__main__ import main
 from recipes.data.speech.corpora import ASTERISK_ROOT
 from recipes.modules.errors import RecipeError
-from recipes.modules.optim import OptimizerConfig, create_optimizer, factory
+from recipes.modules.optim import OptimizerConfig, constructor, create_optimizer
 from recipes.modules.optim.constructor import fused_clipping_conflict
 from tests.conftest import CONFIGS, QUIET
 from tests.test_whisper_finetune import PROMPTS
@@ -33,7 +33,7 @@ LINE = f"AdamW: foreach implementation, not fused: {BF16}"
 @pytest.fixture
 def info_lines(monkeypatch) -> list[str]:
     lines: list[str] = []
-    monkeypatch.setattr(factory, "rank_zero_info", lines.append)
+    monkeypatch.setattr(constructor, "rank_zero_info", lines.append)
     return lines
 
 

@@ -1,9 +1,9 @@
-"""Every registered optimizer, with the factory's defaults, on each task's model: three real optimizer steps
+"""Every registered optimizer, with the factory's defaults, on each task's model: a few real optimizer steps
 through Lightning on real batches, a finite loss, and weights that moved. A name that cannot work is marked in
 the registry with its reason, and choosing it is one error at parse time.
 
 Parametrized over the registry itself, so a newly registered name is covered without anyone adding it here.
-The models are the configs' own networks (the speech CRNN and image CNN at reduced widths); three real
+The models are the configs' own networks (the speech CRNN at a reduced width); three real
 batches of each task's data are read once and replayed for every optimizer.
 """
 

@@ -33,7 +33,7 @@ class Part:
     """One optimizer inside a composite.
 
     Args:
-        label: its name in the parameter-group table (``muon``, ``adamw``, ``sgd``).
+        label: its role, the key of its state in checkpoints (``main``, ``fallback``, ``switch``).
         optimizer: the optimizer, built over ``views``' parameters where it has them.
         anchors: for each of its param groups, the index of the composite's group whose lr schedule it follows.
         start: the composite step at which it starts stepping.
@@ -47,7 +47,7 @@ class Part:
     start: int = 0
     stop: int | None = None
     views: dict[nn.Parameter, nn.Parameter] = field(default_factory=dict)
-    base_lrs: list[float] = field(default_factory=list)
+    base_lrs: list[float] = field(init=False)  # each group's peak lr, as built
 
     def __post_init__(self) -> None:
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]

@@ -85,11 +85,16 @@ def resolve_weight_decay(cfg: OptimizerSettings, cls: type, facts: RunFacts) -> 
     return DEFAULT_WEIGHT_DECAY if has_argument(cls, "weight_decay") else 0.0
 
 
-def _groups(model: nn.Module, cfg: OptimizerConfig, settings: OptimizerSettings, cls: type, lr_scale: float, facts):
+def _groups(
+    model: nn.Module, cfg: OptimizerConfig, settings: OptimizerSettings, lr_scale: float, facts: RunFacts
+) -> list[dict]:
+    """Torch param groups of ``model`` for ``settings``' optimizer, by ``cfg``'s grouping rules."""
+    info = get_optimizer_info(settings.name)
+    cls = info.cls
     groups = to_torch_groups(
         build_param_groups(model, cfg.rules(resolve_weight_decay(settings, cls, facts))), settings.lr * lr_scale
     )
-    if get_optimizer_info(settings.name).group_by_shape:  # its collectives gather same-shaped tensors
+    if info.group_by_shape:  # its collectives gather same-shaped tensors
         groups = [
             {
                 **g,
@@ -231,7 +236,7 @@ def create_optimizer(
                 " cannot apply",
                 "drop those settings, or choose an optimizer that takes parameter groups",
             )
-        groups = _groups(model, cfg, cfg, info.cls, lr_scale, facts)
+        groups = _groups(model, cfg, cfg, lr_scale, facts)
         return _instantiate(info, cfg, groups, model, lr_scale, fused_conflict, facts)
     outer: list[dict] = []
     parts: list[Part] = []
@@ -240,7 +245,7 @@ def create_optimizer(
         info = get_optimizer_info(settings.name)
         _check_part(info)
         subset = ParameterSubset(model, names)
-        groups = _groups(subset, cfg, settings, info.cls, lr_scale, facts)
+        groups = _groups(subset, cfg, settings, lr_scale, facts)
         views = matrix_views([p for g in groups for p in g["params"]]) if info.exact_2d else {}
         anchors = list(range(len(outer), len(outer) + len(groups)))
         outer += [{**g, "name": f"{info.name}/{g['name']}"} for g in groups]
@@ -250,7 +255,7 @@ def create_optimizer(
     if cfg.switch is not None:
         info = get_optimizer_info(cfg.switch.name)
         _check_part(info)
-        groups = _groups(model, cfg, cfg.switch, info.cls, lr_scale, facts)
+        groups = _groups(model, cfg, cfg.switch, lr_scale, facts)
         anchor = next((i for i, g in enumerate(outer) if g["lr"]), 0)
         opt = _instantiate(info, cfg.switch, groups, model, lr_scale, fused_conflict, facts)
         parts.append(Part("switch", opt, [anchor] * len(groups), start=stop))

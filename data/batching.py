@@ -18,20 +18,40 @@ own wrapper pads evaluation splits with repeated samples). ``ResumableLoader`` g
 ``state_dict``/``load_state_dict`` it stores in checkpoints: the epoch and how many batches the
 training loop has taken, so a run resumed from a mid-epoch checkpoint continues with the next batch.
 Each batch carries a seed of its own (``IndexBatch.seed``, from seed, epoch, rank and position) for
-datasets that draw random data per batch, such as negative samples.
+datasets that draw random data per batch, such as negative samples or augmentations: what a batch holds is
+a function of its seed, whichever worker process builds it and whether the run was resumed.
+
+Datasets that decode files in worker processes (``num_workers``) return a ``LoadedBatch``: the batch of the
+items that decoded and the (name, reason) of those that did not. The loader logs each bad item, counts them
+per epoch (``bad_items``, logged by ``recipes.data_health``) and stops the run with one line once a split has
+more than ``max_bad_fraction`` of its items bad, or a whole batch is.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+import logging
+import math
+import os
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from recipes.modules.errors import ConfigError
+from recipes.modules.errors import ConfigError, DataError
 
-__all__ = ["IndexBatch", "ShardedBatchSampler", "ResumableLoader", "TensorBatchDataset", "batch_loader", "world"]
+__all__ = [
+    "IndexBatch",
+    "LoadedBatch",
+    "ShardedBatchSampler",
+    "ResumableLoader",
+    "TensorBatchDataset",
+    "batch_loader",
+    "default_workers",
+    "world",
+]
+
+log = logging.getLogger(__name__)
 
 
 def world() -> tuple[int, int]:
@@ -45,6 +65,20 @@ class IndexBatch(list):
     """The indices of one batch, with a seed for any randomness drawn for this batch alone."""
 
     seed: int = 0
+
+
+class LoadedBatch(NamedTuple):
+    """What a decoding dataset returns for a batch: the batch of the items that decoded, the (name, reason) of
+    the items that did not, and how many were asked for. A named tuple, so pinned memory reaches the batch."""
+
+    batch: Any
+    bad: list[tuple[str, str]]
+    asked: int
+
+
+def default_workers() -> int:
+    """Worker processes for loaders that decode files: one a core this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def _cut(items: list[int], batch_size: int, count: int) -> list[list[int]]:
@@ -152,9 +186,28 @@ class ResumableLoader(DataLoader):
 
     ``state_dict`` records the epoch and how many of its batches this loader has handed out. Lightning's
     fetcher takes no batch ahead from a loader with a length, so that is the number of steps taken.
+
+    Args:
+        dataset: fetches a whole batch from an ``IndexBatch`` (and may return a ``LoadedBatch``).
+        sampler: the batches of indices.
+        collate_fn: applied to what the dataset returns (in the worker, with workers); None keeps it as is.
+        num_workers: worker processes (kept alive across epochs); 0 loads in this process.
+        pin_memory: page-locked batches, for faster copies to a CUDA device.
+        split: the split's name in messages about bad items.
+        max_bad_fraction: the share of the split's items that may fail to decode before the run stops.
     """
 
-    def __init__(self, dataset: Dataset, sampler: ShardedBatchSampler, collate_fn: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        sampler: ShardedBatchSampler,
+        collate_fn: Any = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        split: str = "data",
+        max_bad_fraction: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(
             sampler, ShardedBatchSampler
         ):  # e.g. Lightning's overfit_batches swaps in a SequentialSampler
@@ -170,18 +223,59 @@ class ResumableLoader(DataLoader):
         ):  # what Lightning passes when it rebuilds a loader
             if kwargs.pop(key, None):
                 raise ValueError(f"ResumableLoader takes no {key}: its sampler yields whole batches")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}", "fix data.num_workers")
         # A generator of its own: a DataLoader otherwise draws its workers' base seed from the global RNG each
         # time an iterator starts, so a run resumed mid-epoch would draw once more than the run it continues.
         kwargs.setdefault("generator", torch.Generator().manual_seed(sampler.seed))
-        super().__init__(dataset, sampler=sampler, batch_size=None, collate_fn=collate_fn or _already_batched, **kwargs)
+        if num_workers:
+            kwargs.setdefault("persistent_workers", True)
+        super().__init__(
+            dataset,
+            sampler=sampler,
+            batch_size=None,
+            collate_fn=collate_fn or _already_batched,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            **kwargs,
+        )
+        self.split, self.max_bad_fraction = split, max_bad_fraction
         self._taken = 0
+        self.bad_items = 0  # this epoch's items that failed to decode (on this process)
+        self.first_bad: tuple[str, str] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         sampler: ShardedBatchSampler = self.sampler  # type: ignore[assignment]
         self._taken = sampler.skip
+        if not sampler.skip:
+            self.bad_items, self.first_bad = 0, None
         for batch in super().__iter__():
             self._taken += 1
-            yield batch
+            yield self._unpack(batch) if isinstance(batch, LoadedBatch) else batch
+
+    def _unpack(self, loaded: LoadedBatch) -> Any:
+        """The batch of a ``LoadedBatch``, after logging and counting its bad items (see the module docstring)."""
+        for name, reason in loaded.bad:
+            log.warning("skipped %s: %s", name, reason)
+        if not loaded.bad:
+            return loaded.batch
+        self.bad_items += len(loaded.bad)
+        self.first_bad = self.first_bad or loaded.bad[0]
+        size = self.sampler.size  # type: ignore[attr-defined]
+        allowed = math.floor(self.max_bad_fraction * size)
+        name, reason = loaded.bad[0]
+        if len(loaded.bad) == loaded.asked:
+            raise DataError(
+                f"none of the {loaded.asked} items of a {self.split} batch could be read, e.g. {name}: {reason}",
+                "repair or remove those files (or their rows in the listing)",
+            )
+        if self.bad_items > allowed:
+            raise DataError(
+                f"{self.bad_items} {self.split} items could not be read, more than data.max_bad_fraction "
+                f"{self.max_bad_fraction:g} of {size} allows ({allowed}); e.g. {name}: {reason}",
+                "repair or remove those files (or their rows in the listing), or raise data.max_bad_fraction",
+            )
+        return loaded.batch
 
     def state_dict(self) -> dict[str, int]:
         sampler: ShardedBatchSampler = self.sampler  # type: ignore[assignment]
@@ -221,8 +315,14 @@ def _already_batched(batch: Any) -> Any:
 
 
 def batch_loader(
-    dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    drop_last: bool = False,
+    **loader: Any,
 ) -> ResumableLoader:
-    """A resumable, sharded loader that fetches each batch of ``dataset`` with one index."""
+    """A resumable, sharded loader that fetches each batch of ``dataset`` with one index; ``loader`` goes to
+    ``ResumableLoader`` (workers, pinned memory, the split's name and bad-item budget)."""
     sampler = ShardedBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    return ResumableLoader(dataset, sampler=sampler)
+    return ResumableLoader(dataset, sampler=sampler, **loader)

@@ -6,7 +6,7 @@ import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import lightning as L
 import torch
@@ -14,7 +14,15 @@ import torch.distributed as dist
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
-__all__ = ["CSVPredictionWriter", "atomic_write_csv"]
+__all__ = ["CSVPredictionWriter", "NamedPredictions", "atomic_write_csv"]
+
+
+@runtime_checkable
+class NamedPredictions(Protocol):
+    """A datamodule whose predictions hold positions that stand for names (files, the data's own ids)."""
+
+    def prediction_names(self) -> dict[str, Sequence[Any]]:
+        """Column -> names: the writer writes ``names[v]`` for each value ``v`` of that column."""
 
 
 def atomic_write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -61,8 +69,8 @@ def _in_data_order(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
 class CSVPredictionWriter(BasePredictionWriter):
     """Collects the dicts of columns ``predict_step`` returns and writes one CSV when predict ends.
 
-    An ``index`` column is replaced by the datamodule's ``predict_names`` (file paths, or split
-    positions) as the ``id`` column when the datamodule has them. Under DDP each process predicts its
+    Columns the datamodule names (``NamedPredictions``: file paths for ``index``, which is written first as
+    ``id``; the data's own user and item ids) are written as those names. Under DDP each process predicts its
     share; rank 0 gathers them into the one file. Rows are written in the data's order (``index`` or ``_row``).
 
     Args:
@@ -88,9 +96,13 @@ class CSVPredictionWriter(BasePredictionWriter):
             return
         columns = _in_data_order(columns)
         columns.pop("_row", None)
-        names = getattr(trainer.datamodule, "predict_names", None)
-        if "index" in columns and names is not None:
-            columns = {"id": [names[i] for i in columns.pop("index")], **columns}
+        data = trainer.datamodule
+        named = data.prediction_names() if isinstance(data, NamedPredictions) else {}
+        for key, names in named.items():
+            if key in columns:
+                columns[key] = [names[i] for i in columns[key]]
+        if "index" in named and "index" in columns:
+            columns = {"id": columns.pop("index"), **columns}
         path = Path(self.output or Path(trainer.default_root_dir) / "predictions.csv")
         atomic_write_csv(path, list(columns), [list(row) for row in zip(*columns.values())])
         rank_zero_info(f"wrote {len(next(iter(columns.values())))} predictions to {path}")

@@ -25,6 +25,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from recipes.checkpoint import RecipeCheckpoint
+from recipes.data_health import DataHealth
 from recipes.messages import format_error
 from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
 from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
@@ -135,6 +136,7 @@ class RecipeCLI(LightningCLI):
         if trainer_cfg.get("logger") is not False:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         callbacks.append(ResumeState())  # with the loaders' positions, a resumed fit continues exactly
+        callbacks.append(DataHealth())  # undecodable files counted in the epoch's metrics
         user_callbacks = trainer_cfg.get("callbacks") or []
         has_bar = any(
             isinstance(c, ProgressBar)

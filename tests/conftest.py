@@ -123,3 +123,25 @@ def tiny_minilm(tmp_path_factory) -> Path:
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(src / name, out / name)
     return out
+
+
+def write_image_tree(root: Path, test_every: int = 5, limit: int | None = None) -> Path:
+    """scikit-learn's digits as an ImageFolder tree of real 8x8 grayscale PNGs: ``root/train/<digit>/`` and every
+    ``test_every``-th image in ``root/test/<digit>/`` (class folders named ``d0`` ... ``d9``)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from torchvision.io import write_png
+
+    digits = load_digits()
+    for i, (image, target) in enumerate(zip(digits.images[:limit], digits.target[:limit])):
+        split = "test" if i % test_every == 0 else "train"
+        path = root / split / f"d{target}" / f"{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(torch.from_numpy((image * (255 / 16)).round().astype(np.uint8))[None], str(path))
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_tree(tmp_path_factory) -> Path:
+    """1,797 real digit PNGs as class folders (train/ and test/), shared by the image_folder tests."""
+    return write_image_tree(tmp_path_factory.mktemp("image-tree"))

@@ -21,6 +21,29 @@ from tests.test_matrix import SPEECH
 
 CASES = {
     "accuracy": ("image_classification_digits", ["--data.val_size", "201"], ["val/acc", "val/loss"]),
+    # PNG files decoded by two worker processes per rank
+    "accuracy_files_workers": (
+        "image_folder",
+        [
+            "--data.root",
+            "{image_tree}",
+            "--model.net",
+            "cnn",
+            "--model.net_kwargs",
+            "{widths: [8, 16]}",
+            "--data.image_size",
+            "8",
+            "--data.channels",
+            "1",
+            "--data.val_fraction",
+            "0.13",
+            "--data.num_workers",
+            "2",
+            "--data.cache_dir",
+            "null",
+        ],
+        ["val/acc", "val/loss"],
+    ),
     "rmse": (
         "recommendation",
         ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"],
@@ -46,9 +69,9 @@ def _val_size(args: list[str]) -> int:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_ddp_validation_equals_one_process(case, tmp_path, small_movielens):
+def test_ddp_validation_equals_one_process(case, tmp_path, small_movielens, image_tree):
     name, extra, keys = CASES[case]
-    extra = [str(small_movielens) if a == "{movielens}" else a for a in extra]
+    extra = [a.replace("{movielens}", str(small_movielens)).replace("{image_tree}", str(image_tree)) for a in extra]
     args = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.accelerator", "cpu", *extra]
     assert _val_size(args) % 2 == 1
     root = tmp_path / "fit"

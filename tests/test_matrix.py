@@ -39,6 +39,24 @@ SMALL: dict[str, list[str]] = {
         "2",
     ],
     "image_classification_digits": ["--data.val_size", "201"],
+    # real PNG files decoded by two worker processes per loader, in every precision and under DDP
+    "image_folder": [
+        "--data.root",
+        "{image_tree}",
+        "--model.net",
+        "cnn",
+        *CNN,
+        "--data.image_size",
+        "8",
+        "--data.channels",
+        "1",
+        "--data.crop_fraction",
+        "1.0",
+        "--data.num_workers",
+        "2",
+        "--data.cache_dir",
+        "null",
+    ],
     "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
     "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"],
     "speech_recognition_conformer": [
@@ -177,10 +195,10 @@ def fit_evaluate_predict_resume(
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_fit_evaluate_predict_resume(
-    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm
+    name, precision, devices, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm, image_tree
 ):
     root = tmp_path / "run"
     fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
-    fixtures["minilm"] = tiny_minilm
+    fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
     args = _args(name, root, precision, devices, **fixtures)
     fit_evaluate_predict_resume(args, root, devices)

@@ -1,15 +1,18 @@
 """MovieLens data: both file layouts, clear errors for missing or corrupt files, reproducible splits,
-vectorized negative sampling and the predict CSV's bad rows."""
+vectorized negative sampling over sparse seen sets and the predict table's bad rows."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from recipes.data.recommendation.datamodule import MovieLensDataModule
-from recipes.data.recommendation.encode import encode, read_pairs, split_leave_last_out, split_random
+from recipes.data.recommendation.datamodule import InteractionsDataModule
+from recipes.data.recommendation.encode import encode
 from recipes.data.recommendation.files import read_movielens
 from recipes.data.recommendation.interactions import sample_negatives
+from recipes.data.recommendation.seen import SeenItems
+from recipes.data.recommendation.splits import split_leave_last_out, split_random
+from recipes.data.recommendation.table_source import read_pairs
 from recipes.modules.errors import RecipeError
 
 U_DATA = "1\t10\t5\t100\n1\t20\t3\t300\n1\t30\t4\t200\n2\t10\t2\t50\n2\t30\t1\t60\n2\t40\t4\t70\n3\t20\t5\t10\n"
@@ -51,17 +54,17 @@ def test_grouplens_layout_is_read(grouplens):
     assert f["item_genres"][0].tolist()[1] == 1 and f["item_genres"][0].sum() == 2
     assert f["item_year"].tolist() == [7, 4, 0, 10, 3]  # 1995, 1970s, unknown, 1998, 1960s
     assert f["user_age"].tolist() == [2, 6, 1] and f["user_gender"].tolist() == [1, 2, 1]
-    dm = MovieLensDataModule(root=str(grouplens), split="official", fold=1, task="rating")
+    dm = InteractionsDataModule(root=str(grouplens), split="official", fold=1, task="rating")
     assert len(dm.splits_index["test"]) == 2 and dm.num_items == 5
 
 
 def test_recbole_layout_is_the_real_dataset():
-    dm = MovieLensDataModule()
-    assert (dm.num_users, dm.num_items, len(dm.events["user"])) == (943, 1682, 100_000)
+    dm = InteractionsDataModule()
+    assert (dm.num_users, dm.num_items, len(dm.data)) == (943, 1682, 100_000)
     assert dm.feature_sizes == {"age": 8, "gender": 3, "occupation": 22, "year": 11, "genre": 19}
-    assert 3.5 < dm.rating_mean < 3.56
+    assert 3.5 < dm.rating_mean < 3.56 and dm.rating_range == [1.0, 5.0]
     with pytest.raises(RecipeError, match="u1.base"):
-        MovieLensDataModule(split="official")  # RecBole ships no official folds
+        InteractionsDataModule(split="official")  # RecBole ships no official folds
 
 
 def test_missing_and_corrupt_files_name_the_file(grouplens, tmp_path):
@@ -84,8 +87,8 @@ def test_random_split_is_seeded_and_disjoint():
 
 
 def test_leave_last_out_takes_each_users_latest():
-    dm = MovieLensDataModule(task="ranking", split="leave_last_out")
-    user, ts = dm.events["user"], dm.events["timestamp"]
+    dm = InteractionsDataModule(task="ranking", split="leave_last_out")
+    user, ts = dm.data.user, dm.data.timestamp
     test, val, train = dm.splits_index["test"], dm.splits_index["val"], dm.splits_index["train"]
     assert len(test) == len(val) == 943 and len(train) == 100_000 - 2 * 943
     assert sorted(user[test].tolist()) == list(range(943)) and sorted(user[val].tolist()) == list(range(943))
@@ -96,32 +99,47 @@ def test_leave_last_out_takes_each_users_latest():
     assert torch.equal(again[2], test) and torch.equal(again[1], val)
 
 
+def test_seen_items_match_a_dense_mask():
+    g = torch.Generator().manual_seed(0)
+    user, item = torch.randint(0, 7, (60,), generator=g), torch.randint(0, 11, (60,), generator=g)
+    dense = torch.zeros(7, 11, dtype=torch.bool)
+    dense[user, item] = True
+    seen = SeenItems(user, item, 7, 11)
+    users = torch.tensor([3, 0, 6, 3, 5])
+    assert torch.equal(seen[users], dense[users]) and torch.equal(seen.counts(), dense.sum(1))
+    every = torch.arange(11)
+    assert torch.equal(seen.contains(users.unsqueeze(1), every.unsqueeze(0)), dense[users])
+
+
 def test_negatives_avoid_seen_items():
-    seen = torch.zeros(3, 8, dtype=torch.bool)
-    seen[0, :7] = True  # user 0 has one unseen item: 7
-    seen[1, ::2] = True
+    user = torch.tensor([0] * 7 + [1] * 4)
+    item = torch.tensor([0, 1, 2, 3, 4, 5, 6, 0, 2, 4, 6])
+    seen = SeenItems(user, item, 3, 8)  # user 0 has one unseen item: 7; user 1 has seen the even ones
     neg = sample_negatives(seen, torch.tensor([0, 1, 2, 0]), 50, torch.Generator().manual_seed(0))
     assert neg.shape == (4, 50) and (neg[0] == 7).all() and (neg[3] == 7).all() and (neg[1] % 2 == 1).all()
-    dm = MovieLensDataModule(task="ranking", split="leave_last_out", num_negatives=5)
+    dm = InteractionsDataModule(task="ranking", split="leave_last_out", num_negatives=5)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["negatives"].shape == (1024, 5)
-    assert not dm.seen_train[batch["user"].unsqueeze(1), batch["negatives"]].any()
+    assert not dm.seen("train").contains(batch["user"].unsqueeze(1), batch["negatives"]).any()
 
 
 def test_predict_pairs_bad_rows_are_named(tmp_path):
-    enc = encode(read_movielens())
+    dm = InteractionsDataModule()
+    users, items = dm.user_ids, dm.item_ids
     good = tmp_path / "good.csv"
-    good.write_text("user,item\n196,242\n\n1,1\n")
-    user, item = read_pairs(good, enc)
-    assert enc.user_ids[user].tolist() == [196, 1] and enc.item_ids[item].tolist() == [242, 1]
+    good.write_text("user,item\n196,242\n1,1\n")
+    user, item = read_pairs(good, users, items)
+    assert [users[i] for i in user] == [196, 1] and [items[i] for i in item] == [242, 1]
+    short = tmp_path / "short.csv"
+    short.write_text("user,item\n196,242\n196\n")
+    with pytest.raises(RecipeError, match="short.csv line 3: expected 2 fields"):
+        read_pairs(short, users, items)
     bad = tmp_path / "bad.csv"
-    bad.write_text("user,item\n196,242\n196\n1,abc\n")
-    with pytest.raises(RecipeError, match="2 malformed rows: line 3: .*; line 4:"):
-        read_pairs(bad, enc)
+    bad.write_text("user,item\n196,242\n1,abc\n")
+    with pytest.raises(RecipeError, match="1 bad rows: line 3: item 'abc' is not an integer id"):
+        read_pairs(bad, users, items)
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("196,242\n9999,1\n1,5000\n")
-    with pytest.raises(
-        RecipeError, match="2 rows with unknown ids: line 2: unknown user 9999; line 3: unknown item 5000"
-    ):
-        read_pairs(unknown, enc)
+    with pytest.raises(RecipeError, match="2 bad rows: line 2: unknown user 9999; line 3: unknown item 5000"):
+        read_pairs(unknown, users, items)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from recipes.__main__ import main
-from recipes.data.recommendation.datamodule import MovieLensDataModule
+from recipes.data.recommendation.datamodule import InteractionsDataModule
 from recipes.modules.optim import OptimizerConfig, OptimizerSettings
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
 from recipes.modules.recommendation.recommender import Recommender
@@ -35,7 +35,7 @@ def _trainer(tmp_path, **kw) -> L.Trainer:
     )
 
 
-def _model(dm: MovieLensDataModule, **kw) -> Recommender:
+def _model(dm: InteractionsDataModule, **kw) -> Recommender:
     return Recommender(
         objective=dm.task,
         num_users=dm.num_users,
@@ -58,7 +58,7 @@ def test_ranking_metrics_by_hand():
 
 
 def test_rmse_and_mae_by_hand(grouplens, tmp_path):  # noqa: F811
-    dm = MovieLensDataModule(root=str(grouplens), split="official", fold=1)  # test ratings: 4 and 5
+    dm = InteractionsDataModule(root=str(grouplens), split="official", fold=1)  # test ratings: 4 and 5
     model = _model(dm, net="mf", clamp_ratings=False)
     torch.nn.init.zeros_(model.net.user.weight)
     with torch.no_grad():
@@ -73,8 +73,8 @@ def test_rating_fit_beats_global_mean_and_predicts(tmp_path):
     assert main(["fit", *args, "--trainer.max_epochs", "4"]) == 0
     assert main(["test", *args, "--ckpt_path", "best"]) == 0
     m = last_metrics(root)
-    dm = MovieLensDataModule()
-    test_ratings = dm.events["rating"][dm.splits_index["test"]]
+    dm = InteractionsDataModule()
+    test_ratings = dm.data.rating[dm.splits_index["test"]]
     global_mean_rmse = (test_ratings - dm.rating_mean).pow(2).mean().sqrt().item()  # about 1.13
     assert m["test/rmse"] < 0.96 < global_mean_rmse and m["test/mae"] < 0.77
 
@@ -107,7 +107,7 @@ def test_rating_fit_beats_global_mean_and_predicts(tmp_path):
     )
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 943 * 5 and [r["rank"] for r in rows[:5]] == ["1", "2", "3", "4", "5"]
-    rated = set(zip(dm.tables.ratings.user.tolist(), dm.tables.ratings.item.tolist()))
+    rated = {(dm.user_ids[u], dm.item_ids[i]) for u, i in zip(dm.data.user.tolist(), dm.data.item.tolist())}
     assert not any((int(r["user"]), int(r["item"])) in rated for r in rows)  # already-rated items excluded
     first = [float(r["score"]) for r in rows[:5]]
     assert first == sorted(first, reverse=True)
@@ -161,8 +161,8 @@ def test_ranking_fit_beats_chance_and_popularity_runs(tmp_path):
 
 
 def test_sampled_protocol_is_labelled_and_easier(tmp_path):
-    full = MovieLensDataModule(task="ranking", split="leave_last_out")
-    sampled = MovieLensDataModule(task="ranking", split="leave_last_out", eval_protocol="sampled100")
+    full = InteractionsDataModule(task="ranking", split="leave_last_out")
+    sampled = InteractionsDataModule(task="ranking", split="leave_last_out", eval_protocol="sampled100")
     a = _trainer(tmp_path).test(_model(full, net="popularity"), full, verbose=False)[0]
     b = _trainer(tmp_path).test(_model(sampled, net="popularity"), sampled, verbose=False)[0]
     assert set(b) == {
@@ -175,7 +175,7 @@ def test_sampled_protocol_is_labelled_and_easier(tmp_path):
 
 
 def test_dlrm_uses_side_features(tmp_path):
-    dm = MovieLensDataModule()
+    dm = InteractionsDataModule()
     model = _model(dm, net="dlrm", embedding_l2=0.1, optimizer=OptimizerConfig(lr=0.005))
     trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=40, limit_val_batches=5)
     trainer.fit(model, dm)
@@ -184,7 +184,7 @@ def test_dlrm_uses_side_features(tmp_path):
 
 
 def test_sparse_embeddings_with_their_own_optimizer(tmp_path):
-    dm = MovieLensDataModule(batch_size=1024)
+    dm = InteractionsDataModule(batch_size=1024)
     model = _model(
         dm,
         net="mf",
@@ -207,7 +207,7 @@ def test_sparse_embeddings_with_their_own_optimizer(tmp_path):
 
 
 def test_autorec_sees_only_training_ratings_and_beats_global_mean(tmp_path):
-    dm = MovieLensDataModule(batch_size=1024)
+    dm = InteractionsDataModule(batch_size=1024)
     model = _model(
         dm,
         net="autorec",
@@ -222,12 +222,12 @@ def test_autorec_sees_only_training_ratings_and_beats_global_mean(tmp_path):
     assert torch.equal(model.net.ratings, expected) and torch.equal(model.net.observed, expected > 0)
     for stage in ("val", "test"):  # every held-out pair is absent from the encoder's input
         rows = dm.splits_index[stage]
-        assert not model.net.observed[dm.events["item"][rows], dm.events["user"][rows]].any()
+        assert not model.net.observed[dm.data.item[rows], dm.data.user[rows]].any()
     restored = _model(dm, net="autorec", net_kwargs={"hidden": 64})
     restored.load_state_dict(model.state_dict())  # the matrix travels with the weights
     assert torch.equal(restored.net.ratings, expected)
     out = _trainer(tmp_path).test(model, dm, verbose=False)[0]
-    test_ratings = dm.events["rating"][dm.splits_index["test"]]
+    test_ratings = dm.data.rating[dm.splits_index["test"]]
     global_mean_rmse = (test_ratings - dm.rating_mean).pow(2).mean().sqrt().item()
     assert out["test/rmse"] < global_mean_rmse - 0.1
     scores = model.net.score_all(torch.tensor([0, 5]))  # decoding every item agrees with scoring the pairs

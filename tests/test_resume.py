@@ -63,7 +63,32 @@ CASES = {
         ]
         for at in (8, 13)
     },
-    # fresh negatives every batch, from the sampler's per-batch seeds
+    # files decoded by two worker processes, random crops and flips drawn from each batch's seed
+    "image_folder_workers": [
+        "--config",
+        str(CONFIGS / "image_folder.yaml"),
+        "--data.root",
+        "{image_tree}",
+        "--model.net",
+        "cnn",
+        "--model.net_kwargs",
+        "{widths: [8, 16]}",
+        "--data.image_size",
+        "8",
+        "--data.channels",
+        "1",
+        "--data.crop_scale",
+        "[0.5, 1.0]",
+        "--data.num_workers",
+        "2",
+        "--data.cache_dir",
+        "null",
+        "--data.batch_size",
+        "64",
+        "--trainer.max_epochs",
+        "2",
+    ],
+    # fresh negatives every batch, from the sampler's per-batch seeds, sampled in two worker processes
     "recommendation": [
         "--config",
         str(CONFIGS / "recommendation_ranking.yaml"),
@@ -75,6 +100,8 @@ CASES = {
         "2",
         "--data.batch_size",
         "256",
+        "--data.num_workers",
+        "2",
     ],
 }
 KILL_AT = 14  # mid-epoch, two steps after the mid-epoch checkpoint at step 12
@@ -83,6 +110,7 @@ RUNS = [
     ("image", KILL_AT, 12),
     ("schedule_free", KILL_AT, 12),
     ("recommendation", KILL_AT, 12),
+    ("image_folder_workers", KILL_AT, 12),
     ("muon", KILL_AT, 12),
     ("switch8", KILL_AT, 12),
     ("switch13", KILL_AT, 12),
@@ -100,9 +128,9 @@ def _logged(root: Path) -> dict[tuple[int, str], str]:
 
 
 @pytest.mark.parametrize("case,kill_at,saved", RUNS, ids=[f"{c}-kill{k}" for c, k, _ in RUNS])
-def test_sigkill_then_resume_equals_uninterrupted(case, kill_at, saved, tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted(case, kill_at, saved, tmp_path, image_tree):
     args = [
-        *CASES[case],
+        *(a.replace("{image_tree}", str(image_tree)) for a in CASES[case]),
         *QUIET,
         "--trainer.deterministic",
         "true",

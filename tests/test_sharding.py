@@ -9,6 +9,7 @@ import torch
 
 from recipes.data.batching import ResumableLoader, ShardedBatchSampler, TensorBatchDataset, batch_loader
 from recipes.data.recommendation.interactions import InteractionBatches
+from recipes.data.recommendation.seen import SeenItems
 from recipes.data.speech.batching import LengthBucketSampler
 from recipes.modules.errors import RecipeError
 
@@ -83,7 +84,7 @@ def test_loader_position_survives_a_checkpoint():
 
 
 def test_negatives_follow_the_batch_not_the_call_order():
-    seen = torch.zeros(4, 50, dtype=torch.bool)
+    seen = SeenItems(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), 4, 50)  # nothing seen
     data = InteractionBatches(
         {"user": torch.tensor([0, 1, 2, 3] * 10), "item": torch.arange(40)}, negatives=3, seen=seen, seed=5
     )

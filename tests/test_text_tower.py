@@ -16,7 +16,7 @@ from transformers import AutoModel
 
 from benchmarks.common import logged_metrics
 from recipes.__main__ import main
-from recipes.data.recommendation.datamodule import MovieLensDataModule
+from recipes.data.recommendation.datamodule import InteractionsDataModule
 from recipes.data.recommendation.files import read_movielens
 from recipes.modules.init import InitConfig
 from recipes.modules.optim import OptimizerConfig, create_optimizer
@@ -30,7 +30,7 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TINY = {"max_length": 8, "dim": 8, "grad_items": 4}
 
 
-def _model(dm: MovieLensDataModule, **kw) -> Recommender:
+def _model(dm: InteractionsDataModule, **kw) -> Recommender:
     kw.setdefault("net_kwargs", TINY)
     return Recommender(
         net="text_tower",
@@ -43,18 +43,18 @@ def _model(dm: MovieLensDataModule, **kw) -> Recommender:
 
 
 def test_item_texts_from_both_layouts(grouplens):  # noqa: F811
-    dm = MovieLensDataModule()
+    dm = InteractionsDataModule()
     texts = dm.item_texts()
     assert len(texts) == 1682 and texts[0] == "Toy Story (1995). Animation, Children's, Comedy"
-    assert dm.tables.titles[11] == "Seven (Se7en)" and texts[10] == "Seven (Se7en) (1995). Crime, Thriller"
+    assert read_movielens().titles[11] == "Seven (Se7en)" and texts[10] == "Seven (Se7en) (1995). Crime, Thriller"
     t = read_movielens(grouplens)  # u.item: the year is cut from the title and taken from the date column
     assert t.titles[10] == "Film 10" and t.titles[50] == "Caf\xe9"
-    texts = MovieLensDataModule(root=str(grouplens)).item_texts()
+    texts = InteractionsDataModule(root=str(grouplens)).item_texts()
     assert texts[0] == "Film 10 (1995). Action, Comedy" and texts[2] == "Film 30. unknown"
 
 
 def test_encoder_weights_survive_init_bit_for_bit(small_movielens):
-    dm = MovieLensDataModule(root=str(small_movielens))
+    dm = InteractionsDataModule(root=str(small_movielens))
     model = _model(dm, init=InitConfig(name="normal", std=0.5))
     reference = AutoModel.from_pretrained(resolve_pretrained(MINILM))
     ours = model.net.text.state_dict()
@@ -65,7 +65,7 @@ def test_encoder_weights_survive_init_bit_for_bit(small_movielens):
 
 
 def test_layerwise_learning_rates(small_movielens):
-    dm = MovieLensDataModule(root=str(small_movielens))
+    dm = InteractionsDataModule(root=str(small_movielens))
     model = _model(dm)
     d, lr, n = 0.7, 1e-3, 6
     opt = create_optimizer(
@@ -103,7 +103,7 @@ class _Probe(L.Callback):
 
 
 def test_freeze_stops_then_restarts_gradient_flow(small_movielens, tmp_path):
-    dm = MovieLensDataModule(root=str(small_movielens), batch_size=32)
+    dm = InteractionsDataModule(root=str(small_movielens), batch_size=32)
     model = _model(
         dm,
         finetune=FinetuneConfig(freeze_steps=2),
@@ -171,8 +171,8 @@ def _fit_test_export(small_movielens, tmp_path, caplog) -> None:
     assert "val/rmse_cold" in m and 0.5 < m["test/rmse"] < 1.5
     preds = tmp_path / "preds.csv"  # the test split's predictions, scored again by hand on the cold items
     assert main(["predict", *args, "--ckpt_path", "best", "--predictions.output", str(preds)]) == 0
-    dm = MovieLensDataModule(root=str(small_movielens))
-    index = {int(raw): i for i, raw in enumerate(dm.encoded.item_ids)}
+    dm = InteractionsDataModule(root=str(small_movielens))
+    index = {int(raw): i for i, raw in enumerate(dm.item_ids.as_list())}
     rows = [r for r in csv.DictReader(open(preds)) if dm.item_train_counts()[index[int(r["item"])]] <= 10]
     assert len(rows) > 0
     rmse = math.sqrt(sum((float(r["score"]) - float(r["rating"])) ** 2 for r in rows) / len(rows))
@@ -190,7 +190,7 @@ def _fit_test_export(small_movielens, tmp_path, caplog) -> None:
 
 
 def test_ranking_logs_cold_metrics_for_an_id_only_net(small_movielens, tmp_path):
-    dm = MovieLensDataModule(root=str(small_movielens), task="ranking", split="leave_last_out")
+    dm = InteractionsDataModule(root=str(small_movielens), task="ranking", split="leave_last_out")
     model = Recommender(
         net="popularity", objective="ranking", num_users=dm.num_users, num_items=dm.num_items, cold_threshold=30
     )
@@ -203,12 +203,13 @@ def test_ranking_logs_cold_metrics_for_an_id_only_net(small_movielens, tmp_path)
     )
     out = trainer.test(model, dm, verbose=False)[0]
     counts = dm.item_train_counts()
-    held_out = dm.events["item"][dm.splits_index["test"]]
+    held_out = dm.data.item[dm.splits_index["test"]]
     cold = counts[held_out] <= 30
     scores = counts.float().expand(len(held_out), -1)  # popularity, ranked by hand over the same candidates
-    exclude = dm._mask(torch.cat([dm.splits_index["train"], dm.splits_index["val"]]))[
-        dm.events["user"][dm.splits_index["test"]]
-    ]
+    seen = torch.cat([dm.splits_index["train"], dm.splits_index["val"]])
+    mask = torch.zeros(dm.num_users, dm.num_items, dtype=torch.bool)
+    mask[dm.data.user[seen], dm.data.item[seen]] = True  # a dense mask, by hand
+    exclude = mask[dm.data.user[dm.splits_index["test"]]]
     ahead = (scores >= scores.gather(1, held_out.unsqueeze(1))) & ~exclude
     ahead[torch.arange(len(held_out)), held_out] = False
     hits = (ahead.sum(1) < 10).float()
@@ -240,7 +241,7 @@ def test_bad_input(small_movielens, tmp_path):
     ]
     bad = run_recipes("fit", *args)
     assert bad.returncode == 2 and "hold no movie titles" in bad.stderr.strip().splitlines()[-1]
-    dm = MovieLensDataModule(root=str(small_movielens))
+    dm = InteractionsDataModule(root=str(small_movielens))
     with pytest.raises(ValueError, match="has no pretrained backbone"):
         Recommender(net="mf", num_users=dm.num_users, num_items=dm.num_items, finetune=FinetuneConfig(freeze_epochs=1))
     with pytest.raises(ValueError, match="cold_threshold must be >= 0"):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from recipes.__main__ import main
-from recipes.data.speech.audio import read_many
+from recipes.data.speech.audio import read_audio
 from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
 from recipes.modules.pretrained import resolve_pretrained
 from recipes.modules.speech.text import normalize_text
@@ -41,7 +41,12 @@ def _logged(root: Path, key: str) -> list[float]:
 
 
 def _manifest(folder: Path) -> Path:
-    pairs = [(p, t) for p, t in read_asterisk() if p.parent == Path(ASTERISK_ROOT) and p.stem in PROMPTS]
+    utts = read_asterisk()
+    pairs = [
+        (p, t)
+        for p, t in zip(utts.paths, utts.texts)
+        if Path(p).parent == Path(ASTERISK_ROOT) and Path(p).stem in PROMPTS
+    ]
     assert len(pairs) == len(PROMPTS)
     manifest = folder / "prompts.jsonl"
     manifest.write_text("\n".join(json.dumps({"audio": str(p), "text": t}) for p, t in pairs))
@@ -75,6 +80,8 @@ def test_finetune_export_and_transcribe_like_the_module(tmp_path):
         "0.0",
         "--model.max_new_tokens",
         "24",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
     ]
     assert (
         main(
@@ -136,10 +143,10 @@ def test_finetune_export_and_transcribe_like_the_module(tmp_path):
     rows = {Path(r["id"]).stem: r["text"] for r in csv.DictReader(open(pred))}
 
     names = sorted(rows)
-    waves, kept, _ = read_many([folder / f"{n}.wav" for n in names], 16000)
+    waves = [read_audio(folder / f"{n}.wav", 16000) for n in names]
     features = processor([w.numpy() for w in waves], sampling_rate=16000, return_tensors="pt").input_features
     with torch.no_grad():
         ids = model.generate(features, max_new_tokens=24)
     texts = [normalize_text(t) for t in processor.batch_decode(ids, skip_special_tokens=True)]
-    assert len(kept) == 3 and texts == [rows[n] for n in names]
+    assert len(rows) == 3 and texts == [rows[n] for n in names]
     assert rows["conf-getpin"] == "please enter the conference pin number"

@@ -113,7 +113,7 @@ class ImageDataModule(L.LightningDataModule):
         return batch_loader(self.splits["test"], self.batch_size, shuffle=False)
 
     def predict_dataloader(self):
-        """Batches of (image, label or -1, index); ``predict_names[index]`` names each row."""
+        """Batches of (image, label or -1, index); ``prediction_names()["index"]`` names each row."""
         if self.predict_set is not None:
             x = self.predict_set.images
             y = torch.full((len(x),), -1, dtype=torch.long)
@@ -121,11 +121,11 @@ class ImageDataModule(L.LightningDataModule):
             x, y = self.splits["test"].tensors
         return batch_loader(TensorBatchDataset(x, y, torch.arange(len(x))), self.batch_size, shuffle=False)
 
-    @property
-    def predict_names(self) -> list[str]:
+    def prediction_names(self) -> dict[str, list[str]]:
+        """Each predicted row's file, or its position in the test split (``NamedPredictions``)."""
         if self.predict_set is not None:
-            return [str(p) for p in self.predict_set.paths]
-        return [f"test:{i}" for i in range(len(self.splits["test"]))]
+            return {"index": [str(p) for p in self.predict_set.paths]}
+        return {"index": [f"test:{i}" for i in range(len(self.splits["test"]))]}
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, *rest = batch

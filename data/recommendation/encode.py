@@ -1,5 +1,5 @@
-"""MovieLens tables as model inputs: contiguous ids, categorical and dense side features, seeded splits,
-and the (user, item) pairs a user asks ``predict`` to score.
+"""MovieLens 100K as ``Interactions``: contiguous ids, categorical and dense side features, item texts and the
+official folds.
 
 Raw MovieLens ids are remapped to 0-based indices in sorted order; ``user_ids[index]`` and
 ``item_ids[index]`` give the raw ids back, so every output names users and items as MovieLens does.
@@ -7,28 +7,17 @@ Raw MovieLens ids are remapped to 0-based indices in sorted order; ``user_ids[in
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from recipes.data.recommendation.files import GENRES, MovieLensTables, Ratings
-from recipes.data.sources import existing_path
-from recipes.modules.errors import ConfigError
+from recipes.data.recommendation.events import IdVocab, Interactions
+from recipes.data.recommendation.files import GENRES, MovieLensTables, Ratings, read_movielens
+from recipes.modules.errors import DataError
 
-__all__ = [
-    "Encoded",
-    "encode",
-    "item_texts",
-    "split_random",
-    "split_leave_last_out",
-    "read_pairs",
-    "AGE_EDGES",
-    "YEAR_EDGES",
-]
+__all__ = ["Encoded", "encode", "item_texts", "movielens_interactions", "AGE_EDGES", "YEAR_EDGES"]
 
 # MovieLens 1M's age groups (under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+); index 0 is "unknown".
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
@@ -57,7 +46,7 @@ class Encoded:
             pos = np.clip(np.searchsorted(vocab, raw), 0, len(vocab) - 1)
             unknown = vocab[pos] != raw
             if unknown.any():
-                raise ConfigError(
+                raise DataError(
                     f"{where} names {kind} {raw[unknown][0]}, which u.data does not",
                     "replace the fold files with intact copies",
                 )
@@ -110,7 +99,7 @@ def item_texts(tables: MovieLensTables, item_ids: np.ndarray) -> list[str]:
     ``"unknown"``, as u.item's own placeholder movie does.
     """
     if not tables.titles:
-        raise ConfigError(
+        raise DataError(
             f"the MovieLens files in {tables.folder} hold no movie titles, which item texts need",
             "use GroupLens u.item or a RecBole ml-100k.item with a movie_title column "
             "(the recbole wheel's copy has one)",
@@ -123,69 +112,37 @@ def item_texts(tables: MovieLensTables, item_ids: np.ndarray) -> list[str]:
     return out
 
 
-def split_random(n: int, seed: int, fractions: tuple[float, float] = (0.1, 0.1)) -> tuple[Tensor, Tensor, Tensor]:
-    """Seeded random (train, val, test) positions: 80/10/10 by default."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val, n_test = round(fractions[0] * n), round(fractions[1] * n)
-    return perm[n_val + n_test :].sort().values, perm[:n_val].sort().values, perm[n_val : n_val + n_test].sort().values
-
-
-def split_leave_last_out(user: Tensor, timestamp: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Each user's latest interaction is test, the one before it validation, the rest train.
-
-    Ties in time keep file order (a stable sort), so the split is the same on every run. Users with
-    fewer than three interactions stay wholly in train.
-    """
-    n = user.shape[0]
-    order = torch.from_numpy(np.lexsort((np.arange(n), timestamp.numpy(), user.numpy())))
-    sorted_user = user[order]
-    counts = torch.bincount(sorted_user)
-    ends = torch.cumsum(counts, 0)[sorted_user]  # one past each row's last position within its user
-    from_end = ends - torch.arange(n) - 1  # 0 for the latest interaction
-    enough = counts[sorted_user] >= 3
-    test, val = order[(from_end == 0) & enough], order[(from_end == 1) & enough]
-    train = order[(from_end >= 2) | ~enough]
-    return train.sort().values, val.sort().values, test.sort().values
-
-
-def _report(kind: str, bad: list[tuple[int, str]], path: Path, fix: str) -> ConfigError:
-    shown = "; ".join(f"line {n}: {why}" for n, why in bad[:5])
-    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-    return ConfigError(f"{path}: {len(bad)} {kind}: {shown}{more}", fix)
-
-
-def read_pairs(path: str | Path, encoded: Encoded) -> tuple[Tensor, Tensor]:
-    """(user, item) index tensors for the rows of a CSV of raw ``user,item`` ids (an optional header line).
-
-    Nothing is dropped: malformed rows are reported first, by line, then ids MovieLens does not know.
-    """
-    path = existing_path(path, "data.predict_pairs", "file", "give a CSV with one user,item pair a line")
-    with open(path, newline="") as fh:
-        rows = [
-            (n, r) for n, r in enumerate(csv.reader(fh), start=1) if any(c.strip() for c in r)
-        ]  # blank lines are not rows
-    if rows and not all(c.strip().lstrip("-").isdigit() for c in rows[0][1][:2]):
-        rows = rows[1:]  # a header such as "user,item"
-    malformed, pairs = [], []
-    for n, r in rows:
-        fields = [c.strip() for c in r]
-        if len(fields) != 2 or not all(f.lstrip("-").isdigit() for f in fields):
-            malformed.append((n, f"expected two integer ids user,item, got {','.join(r)!r}"))
-        else:
-            pairs.append((n, int(fields[0]), int(fields[1])))
-    if malformed:
-        raise _report("malformed rows", malformed, path, "write one user,item pair of MovieLens ids a line")
-    if not pairs:
-        raise ConfigError(f"{path} holds no user,item pairs", "write one user,item pair of MovieLens ids a line")
-    lines, users, items = (np.array(c, dtype=np.int64) for c in zip(*pairs))
-    u_pos = np.clip(np.searchsorted(encoded.user_ids, users), 0, len(encoded.user_ids) - 1)
-    i_pos = np.clip(np.searchsorted(encoded.item_ids, items), 0, len(encoded.item_ids) - 1)
-    bad_u, bad_i = encoded.user_ids[u_pos] != users, encoded.item_ids[i_pos] != items
-    unknown = [
-        (int(n), " and ".join(w for w, b in ((f"unknown user {u}", bu), (f"unknown item {i}", bi)) if b))
-        for n, u, i, bu, bi in zip(lines, users, items, bad_u, bad_i)
-        if bu or bi
-    ]
-    if unknown:
-        raise _report("rows with unknown ids", unknown, path, "use user and item ids that occur in the MovieLens data")
-    return torch.from_numpy(u_pos), torch.from_numpy(i_pos)
+def movielens_interactions(root: str | None, official_fold: int | None = None) -> Interactions:
+    """MovieLens 100K from ``root`` (either layout) or the recbole wheel, as ``Interactions`` with its side
+    features, item texts (when the files hold titles) and, for ``official_fold``, that fold's train and test."""
+    tables = read_movielens(root)
+    enc = encode(tables)
+    texts = item_texts(tables, enc.item_ids) if tables.titles else None
+    fixed = None
+    if official_fold is None:
+        user, item = enc.index(tables.ratings, "the ratings file")
+        parts = [tables.ratings]
+    else:
+        if official_fold not in tables.folds:
+            raise DataError(
+                f"split official needs u{official_fold}.base and u{official_fold}.test in {tables.folder}",
+                "pass --data.root to an extracted ml-100k.zip, or use split random / leave_last_out / temporal",
+            )
+        parts = list(tables.folds[official_fold])
+        pairs = [enc.index(r, f"u{official_fold}.{k}") for r, k in zip(parts, ("base", "test"))]
+        user, item = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+        n_base = len(parts[0].user)
+        fixed = {"train": torch.arange(n_base), "test": torch.arange(n_base, len(user))}
+    return Interactions(
+        user=user,
+        item=item,
+        rating=torch.from_numpy(np.concatenate([r.rating for r in parts])),
+        timestamp=torch.from_numpy(np.concatenate([r.timestamp for r in parts])),
+        user_ids=IdVocab.of(enc.user_ids),
+        item_ids=IdVocab.of(enc.item_ids),
+        source=str(tables.folder),
+        features=enc.features,
+        feature_sizes=enc.feature_sizes,
+        texts=texts,
+        fixed_split=fixed,
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.modules.errors import ConfigError, DataError
+from recipes.modules.errors import DataError
 
 __all__ = ["GENRES", "MovieLensTables", "Ratings", "read_movielens", "recbole_folder", "GET_DATA"]
 
@@ -99,8 +99,8 @@ def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
         raise DataError(f"cannot read {path}: {exc}", "replace it with an intact copy; " + GET_DATA) from None
 
 
-def _bad(path: Path, lineno: int, line: str, why: str) -> ConfigError:
-    return ConfigError(
+def _bad(path: Path, lineno: int, line: str, why: str) -> DataError:
+    return DataError(
         f"{path} line {lineno} is corrupt ({why}): {line[:80]!r}", "replace the file with an intact copy; " + GET_DATA
     )
 

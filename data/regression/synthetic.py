@@ -87,10 +87,10 @@ class SyntheticRegressionDataModule(L.LightningDataModule):
         return self.val_dataloader()
 
     def predict_dataloader(self):
-        """The validation samples with their index; ``predict_names`` names each row."""
+        """The validation samples with their index; ``prediction_names()["index"]`` names each row."""
         x, y = self.val_set.tensors
         return batch_loader(TensorBatchDataset(x, y, torch.arange(len(x))), 4096, shuffle=False)
 
-    @property
-    def predict_names(self) -> list[str]:
-        return [f"val:{i}" for i in range(len(self.val_set))]
+    def prediction_names(self) -> dict[str, list[str]]:
+        """Each predicted row's position in the validation split (``NamedPredictions``)."""
+        return {"index": [f"val:{i}" for i in range(len(self.val_set))]}

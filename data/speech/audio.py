@@ -1,10 +1,9 @@
 """Reading audio: soundfile decodes WAV/FLAC (torchaudio 2.11's loader needs torchcodec and FFmpeg),
-channels are averaged and torchaudio resamples to the model's rate. A file that cannot be used is
-reported by name with the reason, never silently dropped."""
+channels are averaged and torchaudio resamples to the model's rate. ``audio_seconds`` reads only a file's
+header. A file that cannot be used is reported by name with the reason, never silently dropped."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +11,36 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from recipes.data.sources import existing_path
-from recipes.modules.errors import DataError
+__all__ = ["AUDIO_SUFFIXES", "AudioError", "audio_seconds", "list_audio", "read_audio"]
 
-__all__ = ["AUDIO_SUFFIXES", "AudioError", "read_audio", "read_many", "AudioFolder"]
-
-log = logging.getLogger(__name__)
-AUDIO_SUFFIXES = {".wav", ".flac"}
+AUDIO_SUFFIXES = (".wav", ".flac")
 
 
 class AudioError(ValueError):
     """A file that is not usable audio (undecodable, empty, or an unsupported sample format)."""
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def audio_seconds(path: str | Path) -> float:
+    """The duration of ``path`` from its header alone (nothing decoded); raises AudioError with the reason."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
+        raise AudioError(f"cannot decode ({_first_line(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError("has no samples")
+    return info.frames / info.samplerate
+
+
 def read_audio(path: str | Path, sample_rate: int) -> torch.Tensor:
     """Mono float32 samples of ``path`` at ``sample_rate``; raises AudioError with the reason."""
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"cannot decode ({str(exc).splitlines()[0]})") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
+        raise AudioError(f"cannot decode ({_first_line(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError("has no samples")
     if not np.isfinite(data).all():
@@ -41,46 +51,6 @@ def read_audio(path: str | Path, sample_rate: int) -> torch.Tensor:
     return wave
 
 
-def read_many(paths: list[Path], sample_rate: int) -> tuple[list[torch.Tensor], list[int], list[tuple[Path, str]]]:
-    """Decode every path: (waveforms, positions of the decoded paths, (path, reason) of the skipped ones)."""
-    waves, kept, skipped = [], [], []
-    for i, path in enumerate(paths):
-        try:
-            waves.append(read_audio(path, sample_rate))
-            kept.append(i)
-        except AudioError as exc:
-            skipped.append((Path(path), str(exc)))
-            log.warning("skipped %s: %s", path, exc)
-    return waves, kept, skipped
-
-
-class AudioFolder:
-    """Audio files to transcribe: every WAV/FLAC under a folder (recursive, sorted) and/or listed paths.
-
-    ``paths`` are the decoded files in row order, ``waves`` their samples and ``skipped`` the
-    (path, reason) of the rest; a summary with both counts is logged.
-    """
-
-    def __init__(self, sample_rate: int, folder: str | Path | None = None, files: list[str] | None = None) -> None:
-        candidates = [
-            existing_path(f, "data.predict_paths", "file", "list existing WAV/FLAC files in --data.predict_paths")
-            for f in files or []
-        ]
-        if folder is not None:
-            root = Path(folder).expanduser()
-            if not root.is_dir():
-                raise DataError(
-                    f"predict_dir {root} is not a folder", "pass a folder of WAV/FLAC files to --data.predict_dir"
-                )
-            candidates += sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-        if not candidates:
-            raise DataError(
-                "nothing to transcribe", "pass --data.predict_dir FOLDER or --data.predict_paths [a.wav, b.flac]"
-            )
-        self.waves, kept, self.skipped = read_many(candidates, sample_rate)
-        self.paths = [candidates[i] for i in kept]
-        log.warning("predict: %d audio files to transcribe, %d skipped", len(self.paths), len(self.skipped))
-        if not self.paths:
-            raise DataError(
-                f"no decodable audio among {len(candidates)} files ({len(self.skipped)} skipped)", "check the files"
-            )
+def list_audio(folder: Path) -> list[str]:
+    """Every WAV/FLAC file under ``folder`` (recursively), sorted."""
+    return sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())

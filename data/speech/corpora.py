@@ -1,25 +1,34 @@
-"""Where a speech corpus's (audio path, transcript) pairs come from: the Asterisk English prompts, the
-LibriSpeech directory layout, or a JSONL manifest. Every reader fails with a ConfigError that names the
-missing path or the malformed line, and returns raw transcripts (normalization is
-``recipes.modules.speech.text``'s job)."""
+"""Where a corpus's utterances come from, one reader a source and one index shape (``Utterances``): the
+Asterisk English prompts, the LibriSpeech directory layout, a manifest (JSONL, NeMo's keys, CSV/TSV) and a
+Hugging Face audiofolder (``recipes.data.speech.manifests``). ``CORPORA`` registers them by name.
+
+Readers return raw transcripts (normalization is ``recipes.modules.speech.text``'s job) and durations where the
+source gives them (NaN elsewhere: read from the file headers later, ``recipes.data.speech.durations``); no audio
+is decoded. A malformed source fails with one DataError naming the file and line.
+"""
 
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Literal
 
-from recipes.modules.errors import DataError
+from recipes.data.speech.manifests import read_audiofolder, read_manifest
+from recipes.data.speech.utterances import Source, Utterances, utterances
+from recipes.modules.errors import ConfigError, DataError
 
 __all__ = [
+    "ASTERISK_HELP",
     "ASTERISK_ROOT",
     "ASTERISK_TRANSCRIPTS",
-    "ASTERISK_HELP",
+    "CORPORA",
+    "Corpus",
+    "get_corpus",
     "read_asterisk",
     "read_librispeech",
-    "read_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,19 +46,20 @@ def _open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
-def read_asterisk(
-    root: str | Path = ASTERISK_ROOT, transcripts: str | Path = ASTERISK_TRANSCRIPTS
-) -> list[tuple[Path, str]]:
-    """Asterisk prompts: ``name: Transcript.`` lines (``;`` comments) and ``<root>/<name>.wav``.
+def read_asterisk(source: Source = Source()) -> Utterances:
+    """Asterisk prompts: ``name: Transcript.`` lines (``;`` comments) in ``source.transcripts`` and
+    ``<root>/<name>.wav`` (root: ``source.root`` or the system package's folder).
 
     Entries that are only bracketed non-speech (``[ascending tones]``) are dropped; brackets inside
-    speech (``at [@]``) are annotations and removed. A transcript whose WAV is missing is logged and skipped.
+    speech (``at [@]``) are annotations and removed. A transcript whose WAV is missing is logged and skipped:
+    the transcript file lists more prompts than a sounds package installs.
     """
-    root, transcripts = Path(root).expanduser(), Path(transcripts).expanduser()
+    root = Path(source.root or ASTERISK_ROOT).expanduser()
+    transcripts = Path(source.transcripts or ASTERISK_TRANSCRIPTS).expanduser()
     for path, what in ((root, "folder"), (transcripts, "transcript file")):
         if not path.exists():
             raise DataError(f"Asterisk {what} {path} does not exist", ASTERISK_HELP)
-    pairs, missing = [], []
+    paths, texts, lines, missing = [], [], [], []
     with _open_text(transcripts) as fh:
         for number, line in enumerate(fh, 1):
             line = line.strip()
@@ -65,24 +75,27 @@ def read_asterisk(
                 continue  # non-speech: tones, beeps
             wav = root / f"{name.strip()}.wav"
             if wav.is_file():
-                pairs.append((wav, text))
+                paths.append(str(wav))
+                texts.append(text)
+                lines.append(number)
             else:
                 missing.append(wav)
     if missing:
         log.warning("Asterisk: %d transcripts have no WAV file and were skipped, e.g. %s", len(missing), missing[0])
-    if not pairs:
+    if not paths:
         raise DataError(f"no Asterisk recording under {root} matches {transcripts}", ASTERISK_HELP)
-    return pairs
+    return utterances(paths, texts, root, listing=transcripts, lines=lines)
 
 
-def read_librispeech(root: str | Path) -> list[tuple[Path, str]]:
+def read_librispeech(source: Source) -> Utterances:
     """LibriSpeech layout: ``<root>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt`` with lines
     ``<speaker>-<chapter>-<utterance> TRANSCRIPT`` and the audio beside it as ``<id>.flac`` (or ``.wav``)."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
+    root = Path(source.root or "").expanduser()
+    if source.root is None or not root.is_dir():
         raise DataError(f"LibriSpeech root {root} is not a folder", "set data.root to e.g. LibriSpeech/train-clean-100")
-    pairs = []
+    paths, texts = [], []
     for trans in sorted(root.glob("*/*/*.trans.txt")):
+        names = {p.name for p in trans.parent.iterdir()}  # one listing a chapter, not two stats an utterance
         with open(trans, encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
@@ -92,52 +105,41 @@ def read_librispeech(root: str | Path) -> list[tuple[Path, str]]:
                     raise DataError(
                         f"{trans} line {number} has no transcript after the utterance id", "fix or remove that line"
                     )
-                audio = next(
-                    (
-                        trans.parent / f"{utt}{ext}"
-                        for ext in (".flac", ".wav")
-                        if (trans.parent / f"{utt}{ext}").is_file()
-                    ),
-                    None,
-                )
+                audio = next((f"{utt}{ext}" for ext in (".flac", ".wav") if f"{utt}{ext}" in names), None)
                 if audio is None:
                     raise DataError(
                         f"{trans} line {number}: no {utt}.flac or {utt}.wav beside it",
                         "restore the audio file or remove the line",
                     )
-                pairs.append((audio, text))
-    if not pairs:
+                paths.append(str(trans.parent / audio))
+                texts.append(text)
+    if not paths:
         raise DataError(
             f"no <speaker>/<chapter>/*.trans.txt under {root}", "point data.root at a LibriSpeech split folder"
         )
-    return pairs
+    return utterances(paths, texts, root)
 
 
-def read_manifest(manifest: str | Path) -> list[tuple[Path, str]]:
-    """A JSONL manifest: one ``{"audio": path, "text": transcript}`` a line; relative paths are
-    resolved against the manifest's folder, so a corpus folder can move as a whole."""
-    path = Path(manifest).expanduser()
-    if not path.is_file():
-        raise DataError(
-            f"manifest {path} does not exist", 'set data.manifest to a JSONL file of {"audio": ..., "text": ...} lines'
-        )
-    pairs = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                audio, text = row["audio"], row["text"]
-                if not isinstance(audio, str) or not isinstance(text, str):
-                    raise TypeError("audio and text must be strings")
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(
-                    f'{path} line {number} is not a {{"audio": path, "text": transcript}} object ({exc})',
-                    "fix that line",
-                ) from None
-            audio_path = Path(audio).expanduser()
-            pairs.append((audio_path if audio_path.is_absolute() else path.parent / audio_path, text))
-    if not pairs:
-        raise DataError(f"manifest {path} has no entries", 'add {"audio": ..., "text": ...} lines')
-    return pairs
+@dataclass(frozen=True)
+class Corpus:
+    """A registered source: its reader, the setting that names it (None: it has a default), and a description."""
+
+    read: Callable[[Source], Utterances]
+    needs: Literal["root", "manifest"] | None
+    description: str
+
+
+CORPORA: dict[str, Corpus] = {
+    "asterisk": Corpus(read_asterisk, None, "the Asterisk English prompts (data.root, data.transcripts)"),
+    "librispeech": Corpus(read_librispeech, "root", "a LibriSpeech split folder (data.root)"),
+    "manifest": Corpus(read_manifest, "manifest", "a JSONL or CSV/TSV manifest of audio, text[, duration]"),
+    "folder": Corpus(read_audiofolder, "root", "a Hugging Face audiofolder: data.root with metadata.csv"),
+}
+
+
+def get_corpus(name: str) -> Corpus:
+    """The source registered as ``name``; an unknown name is a ConfigError listing the names."""
+    found = CORPORA.get(str(name).lower())
+    if found is None:
+        raise ConfigError(f"unknown corpus {name!r}", f"set data.corpus to one of {', '.join(CORPORA)}")
+    return found

@@ -10,6 +10,7 @@ pretraining file (it may be gone).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import lightning as L
@@ -98,6 +99,7 @@ class ImageClassifier(FactoryBackward, L.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
+        self.test_class_acc = MulticlassAccuracy(num_classes, average=None)  # test/acc_<class>
         # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
@@ -140,9 +142,17 @@ class ImageClassifier(FactoryBackward, L.LightningModule):
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         loss, preds, y = self.model_step(batch)
         self.test_acc(preds, y)
+        self.test_class_acc.update(preds, y)
         self.test_loss.update(loss.detach().float(), weight=len(y))
         self.log("test/loss", self.test_loss)
         self.log("test/acc", self.test_acc)
+
+    def on_test_epoch_end(self) -> None:
+        """Accuracy of each class (``test/acc_<class name>``), over every process's test images."""
+        names = self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+        for name, acc in zip(names, self.test_class_acc.compute()):
+            self.log(f"test/acc_{re.sub(r'[^0-9A-Za-z._-]+', '_', str(name))}", acc)
+        self.test_class_acc.reset()
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Any]:
         x, y, index = batch

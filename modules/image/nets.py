@@ -1,4 +1,5 @@
-"""Plain ``nn.Module`` networks, built by name."""
+"""Plain ``nn.Module`` networks, built by name: the recipes' own (``cnn``, ``resnet18``, ``vit``, for small
+images), ``torchvision:<name>`` (any torchvision classification model) and ``timm:<name>`` (with timm)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from torch import nn
 
 from recipes.modules.errors import ConfigError, RecipeError
 from recipes.modules.image.cnn import SmallCNN
+from recipes.modules.image.library_nets import TimmNet, TorchvisionNet
 from recipes.modules.image.resnet import ResNet18Small
 from recipes.modules.image.vit import SmallViT
 
@@ -16,14 +18,26 @@ __all__ = ["IMAGE_NETS", "build_image_net", "SmallCNN", "ResNet18Small", "SmallV
 # Each network names its classification head (``head_name``) and, if torchvision has weights for it,
 # its architecture (``torchvision_arch``); ``recipes.modules.image.weights`` uses both for fine-tuning.
 IMAGE_NETS: dict[str, Callable[..., nn.Module]] = {"cnn": SmallCNN, "resnet18": ResNet18Small, "vit": SmallViT}
+# ``<library>:<name>`` builds a library's model of that name.
+LIBRARIES: dict[str, Callable[..., nn.Module]] = {"torchvision": TorchvisionNet, "timm": TimmNet}
 
 
 def build_image_net(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs) -> nn.Module:
-    """Build an image classifier network by name (``cnn``, ``resnet18`` or ``vit``)."""
-    if name not in IMAGE_NETS:
-        raise ConfigError(f"unknown image network {name!r}", f"choose one of {', '.join(IMAGE_NETS)}")
+    """Build an image classifier network by name (``cnn``, ``resnet18``, ``vit``, ``torchvision:<name>``,
+    ``timm:<name>``)."""
+    library, _, arch = name.partition(":")
+    if arch and library in LIBRARIES:
+        build: Callable[..., nn.Module] = LIBRARIES[library]
+        kwargs = {"arch": arch, **kwargs}
+    elif name in IMAGE_NETS:
+        build = IMAGE_NETS[name]
+    else:
+        raise ConfigError(
+            f"unknown image network {name!r}",
+            f"choose one of {', '.join(IMAGE_NETS)}, torchvision:<name> (e.g. torchvision:resnet50) or timm:<name>",
+        )
     try:
-        return IMAGE_NETS[name](in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
+        return build(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **kwargs)
     except RecipeError:  # already one line with its fix
         raise
     except (TypeError, ValueError) as exc:

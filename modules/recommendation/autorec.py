@@ -9,13 +9,20 @@ full reconstruction per pair, and a loss on the batch's pairs is the paper's los
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor, nn
 
+from recipes.modules.errors import ConfigError
 from recipes.modules.recommendation.scoring import PairScorer
 
-__all__ = ["AutoRec"]
+__all__ = ["AutoRec", "memory_budget"]
+
+
+def memory_budget() -> int:
+    """A quarter of the machine's physical memory, in bytes: room for a dense matrix beside everything else."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 class AutoRec(PairScorer):
@@ -34,10 +41,20 @@ class AutoRec(PairScorer):
         sparse: sparse gradients for the decoder tables (for SparseAdam / Adagrad).
     """
 
+    reads = ("interactions",)
+
     def __init__(self, num_users: int, num_items: int, hidden: int = 500, sparse: bool = False) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"hidden must be >= 1, got {hidden}")
+        dense = num_items * num_users * 5  # float32 ratings + bool mask
+        if dense > memory_budget():
+            raise ConfigError(
+                f"autorec holds the dense items x users rating matrix: {num_items:,} x {num_users:,} takes "
+                f"{dense / 2**30:.1f} GiB, more than a quarter of this machine's memory",
+                "use a net that scales with the interactions, not users x items: mf, neumf or text_tower "
+                "(--model.net mf --model.net_kwargs '{dim: 64}')",
+            )
         self.num_items = num_items
         self.user_tables = ("decoder",)  # embedding_l2 shrinks the decoder rows a batch uses
         self.register_buffer("ratings", torch.zeros(num_items, num_users))

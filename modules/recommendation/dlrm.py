@@ -45,6 +45,7 @@ class DLRM(PairScorer):
     """
 
     num_dense = 2  # user age, release year
+    reads = ("side_features",)
 
     def __init__(
         self,

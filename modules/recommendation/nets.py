@@ -81,7 +81,7 @@ def build_rec_net(
         if not feature_sizes:
             raise ConfigError(
                 f"network {name!r} needs the datamodule's feature_sizes",
-                "use recipes.data.recommendation.datamodule.MovieLensDataModule",
+                "use recipes.data.recommendation.datamodule.InteractionsDataModule",
             )
         kwargs["feature_sizes"] = feature_sizes
     try:

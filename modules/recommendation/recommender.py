@@ -22,6 +22,7 @@ from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.optim.groups import embedding_param_names
 from recipes.modules.pretrained import FinetuneConfig, enable_gradient_checkpointing
+from recipes.modules.recommendation.inputs import InteractionData
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
 from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
 
@@ -39,13 +40,15 @@ class Recommender(FactoryBackward, L.LightningModule):
         feature_sizes: categorical side-feature vocabularies (dlrm); the CLI takes them from the datamodule.
         rating_mean: the training ratings' mean, added to the net's output for rating prediction so every
             net learns a residual; the CLI takes it from the datamodule.
+        rating_range: the lowest and highest training rating (the data's own scale); the CLI takes it from the
+            datamodule.
         net_kwargs: extra arguments of the network, e.g. ``{dim: 128}`` for mf.
         embedding_l2: weight of the per-example L2 penalty on the user and item embedding rows a batch
             uses (classic MF regularization; ``model.optimizer.embedding_weight_decay`` is the alternative
             that shrinks every row every step).
         loss: ranking loss: bpr (pairwise, positive above each negative) or bce (pointwise, NCF's log loss).
         top_k: the K of HR@K and NDCG@K.
-        clamp_ratings: clip predicted ratings to [1, 5] for evaluation and prediction.
+        clamp_ratings: clip predicted ratings to ``rating_range`` for evaluation and prediction.
         sparse_embeddings: build embedding tables with sparse gradients; needs ``embedding_optimizer``.
         embedding_optimizer: a second optimizer for the embedding tables (e.g. sparse_adam or adagrad),
             built by the shared factory; the other parameters keep ``optimizer``. None: one optimizer for all.
@@ -66,6 +69,7 @@ class Recommender(FactoryBackward, L.LightningModule):
         num_items: int | None = None,
         feature_sizes: dict[str, int] | None = None,
         rating_mean: float = 0.0,
+        rating_range: list[float] | None = None,
         net_kwargs: dict[str, Any] | None = None,
         embedding_l2: float = 0.0,
         loss: Literal["bpr", "bce"] = "bpr",
@@ -83,8 +87,10 @@ class Recommender(FactoryBackward, L.LightningModule):
         if num_users is None or num_items is None:
             raise ConfigError(
                 "the model needs num_users and num_items",
-                "use recipes.data.recommendation.datamodule.MovieLensDataModule, which provides them",
+                "use recipes.data.recommendation.datamodule.InteractionsDataModule, which provides them",
             )
+        if rating_range is not None and (len(rating_range) != 2 or rating_range[0] > rating_range[1]):
+            raise ConfigError(f"rating_range must be [lowest, highest], got {rating_range}", "fix model.rating_range")
         if cold_threshold < 0:
             raise ConfigError(f"cold_threshold must be >= 0, got {cold_threshold}", "e.g. --model.cold_threshold 5")
         if sparse_embeddings and embedding_optimizer is None:
@@ -126,6 +132,7 @@ class Recommender(FactoryBackward, L.LightningModule):
         # so checkpoints from before this buffer existed still load.
         self.register_buffer("item_train_counts", torch.zeros(num_items, dtype=torch.long), persistent=False)
         self.counts_loaded = False
+        self.data_ids: dict[str, list[Any]] | None = None  # the data's own ids (setup), kept in checkpoints
         if objective == "rating":
             self.train_rmse, self.val_rmse, self.test_rmse = (MeanSquaredError(squared=False) for _ in range(3))
             self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError()
@@ -149,31 +156,59 @@ class Recommender(FactoryBackward, L.LightningModule):
     def setup(self, stage: str) -> None:
         # Side features, popularity counts and the training rating matrix live in the datamodule; a
         # checkpoint, restored after this hook, brings back the same values.
-        source = getattr(self.trainer, "datamodule", None)
-        if source is not None and hasattr(source, "side_features") and hasattr(self.net, "load_side_features"):
-            self.net.load_side_features({k: v.to(self.device) for k, v in source.side_features().items()})
-        if source is not None and hasattr(source, "train_interactions") and hasattr(self.net, "load_interactions"):
-            self.net.load_interactions(**{k: v.to(self.device) for k, v in source.train_interactions().items()})
-        if hasattr(self.net, "load_item_texts"):
-            if source is None or not hasattr(source, "item_texts"):
-                raise ConfigError(
-                    f"net {self.hparams.net!r} reads item texts, which {type(source).__name__} does not provide",
-                    "use recipes.data.recommendation.datamodule.MovieLensDataModule "
-                    "(its item files hold titles, years and genres)",
-                )
-            self.net.load_item_texts(source.item_texts())
-        if source is not None and hasattr(source, "item_train_counts"):
-            self.item_train_counts.copy_(source.item_train_counts())
-            self.counts_loaded = True
+        data = getattr(self.trainer, "datamodule", None)
+        if data is None:
+            return
+        if not isinstance(data, InteractionData):
+            raise ConfigError(
+                f"{type(data).__name__} does not provide what a Recommender reads (InteractionData)",
+                "use recipes.data.recommendation.datamodule.InteractionsDataModule",
+            )
+        reads = get_rec_net(self.hparams.net).cls.reads
+        if "side_features" in reads:
+            self.net.load_side_features({k: v.to(self.device) for k, v in data.side_features().items()})
+        if "interactions" in reads:
+            self.net.load_interactions(**{k: v.to(self.device) for k, v in data.train_interactions().items()})
+        if "item_texts" in reads:
+            self.net.load_item_texts(data.item_texts())
+        self.item_train_counts.copy_(data.item_train_counts())
+        self.counts_loaded = True
+        self.data_ids = {"user": list(data.user_ids.as_list()), "item": list(data.item_ids.as_list())}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The data's own user and item ids, by index: a checkpoint names what its embeddings stand for."""
+        if self.data_ids is not None:
+            checkpoint["recipes_ids"] = self.data_ids
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("recipes_ids")
+        if saved is None or self.data_ids is None:
+            return
+        for kind in ("user", "item"):
+            there, here = saved[kind], self.data_ids[kind]
+            if there == here:
+                continue
+            if len(there) != len(here):
+                where = f"{len(there):,} there, {len(here):,} here"
+            else:
+                i = next(i for i, (a, b) in enumerate(zip(there, here)) if a != b)
+                where = f"index {i} is {there[i]!r} there, {here[i]!r} here"
+            raise ConfigError(
+                f"the checkpoint was trained on other {kind}s than this data holds ({where})",
+                "evaluate and predict with the data the model was trained on (the same interactions)",
+            )
 
     def forward(self, user: Tensor, item: Tensor) -> Tensor:
         """Predicted ratings (objective rating, unclamped) or ranking scores (logits) of the pairs."""
         out = self.net(user, item)
         return out + self.hparams.rating_mean if self.hparams.objective == "rating" else out
 
+    def _clamp(self, pred: Tensor) -> Tensor:
+        low_high = self.hparams.rating_range
+        return pred.clamp(*low_high) if self.hparams.clamp_ratings and low_high is not None else pred
+
     def _ratings(self, user: Tensor, item: Tensor) -> Tensor:
-        pred = self(user, item)
-        return pred.clamp(1.0, 5.0) if self.hparams.clamp_ratings else pred
+        return self._clamp(self(user, item))
 
     def model_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Training loss, predictions and targets; for ranking the targets are 1 (positive) and 0 (negatives)."""
@@ -203,7 +238,7 @@ class Recommender(FactoryBackward, L.LightningModule):
         loss, pred, target = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True)
         if self.hparams.objective == "rating":
-            self.train_rmse(pred.clamp(1.0, 5.0) if self.hparams.clamp_ratings else pred, target)
+            self.train_rmse(self._clamp(pred), target)
             self.log("train/rmse", self.train_rmse, on_step=False, on_epoch=True)
         return loss
 
@@ -257,25 +292,25 @@ class Recommender(FactoryBackward, L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        """Scores of the batch's pairs, or the top ``k`` unrated items of each user, under raw MovieLens ids."""
+        """Scores of the batch's pairs, or the top ``k`` unrated items of each user, as user and item indices (the
+        prediction writer writes the data's own ids)."""
         rating = self.hparams.objective == "rating"
         if "k" in batch:
             k = int(batch["k"])
             scores = self.net.score_all(batch["user"])
             if rating:
-                scores = scores + self.hparams.rating_mean
-                scores = scores.clamp(1.0, 5.0) if self.hparams.clamp_ratings else scores
+                scores = self._clamp(scores + self.hparams.rating_mean)
             top = scores.masked_fill(batch["exclude"], float("-inf")).topk(k, dim=1)
             n = batch["user"].shape[0]
             return {
                 "_row": batch["row"].repeat_interleave(k),
-                "user": batch["user_id"].repeat_interleave(k),
+                "user": batch["user"].repeat_interleave(k),
                 "rank": torch.arange(1, k + 1, device=self.device).repeat(n),
-                "item": batch["item_ids"][top.indices].flatten(),
+                "item": top.indices.flatten(),
                 "score": top.values.flatten(),
             }
         score = self._ratings(batch["user"], batch["item"]) if rating else self(batch["user"], batch["item"])
-        out = {"_row": batch["row"], "user": batch["user_id"], "item": batch["item_id"], "score": score}
+        out = {"_row": batch["row"], "user": batch["user"], "item": batch["item"], "score": score}
         if "rating" in batch:
             out["rating"] = batch["rating"]
         return out

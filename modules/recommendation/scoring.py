@@ -18,6 +18,9 @@ class PairScorer(nn.Module):
     """
 
     num_items: int
+    # What the net reads from the data at set-up (``recipes.modules.recommendation.inputs.InteractionData``):
+    # "side_features" -> load_side_features, "interactions" -> load_interactions, "item_texts" -> load_item_texts.
+    reads: tuple[str, ...] = ()
     # Embedding modules looked up by user and by item index, for ``embedding_penalty``.
     user_tables: tuple[str, ...] = ()
     item_tables: tuple[str, ...] = ()
@@ -59,6 +62,8 @@ class Popularity(PairScorer):
         num_users: unused (kept so every net is built the same way).
         num_items: number of items.
     """
+
+    reads = ("side_features",)
 
     def __init__(self, num_users: int, num_items: int) -> None:
         super().__init__()

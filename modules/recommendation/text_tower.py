@@ -44,6 +44,8 @@ class TextTower(PairScorer):
         sparse: unsupported (the encoder needs dense gradients); present so the registry builds every net alike.
     """
 
+    reads = ("item_texts",)
+
     def __init__(
         self,
         num_users: int,

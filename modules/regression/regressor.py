@@ -7,7 +7,7 @@ training set's least-squares optimum, which the datamodule solves exactly (``opt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
@@ -21,7 +21,14 @@ from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_op
 from recipes.modules.optim.backward import FactoryBackward
 from recipes.modules.optim.callbacks import optimization_callbacks
 
-__all__ = ["LinearRegression"]
+__all__ = ["LinearRegression", "KnownOptimum"]
+
+
+@runtime_checkable
+class KnownOptimum(Protocol):
+    """Data whose least-squares optimum is known (``SyntheticRegressionDataModule``): the distance to it is logged."""
+
+    optimum: tuple[Tensor, Tensor]
 
 
 class LinearRegression(FactoryBackward, L.LightningModule):
@@ -56,7 +63,7 @@ class LinearRegression(FactoryBackward, L.LightningModule):
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        self.optimum = getattr(dm, "optimum", None)
+        self.optimum = dm.optimum if isinstance(dm, KnownOptimum) else None
         if self.optimum is not None and self.optimum[0].numel() != self.net.in_features:
             raise ConfigError(
                 f"model dim {self.net.in_features} differs from the data's {self.optimum[0].numel()}",

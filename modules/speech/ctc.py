@@ -18,8 +18,7 @@ from recipes.modules.optim.callbacks import optimization_callbacks
 from recipes.modules.speech.decoding import decode_batch
 from recipes.modules.speech.metrics import log_transcription_metrics
 from recipes.modules.speech.nets import LogMelFrontEnd, build_speech_net
-from recipes.modules.speech.text import BLANK, decode, normalize_text
-from recipes.modules.speech.text import vocab_size as default_vocab_size
+from recipes.modules.speech.text import BLANK, ENGLISH, Vocabulary, check_saved_vocabulary, get_normalizer
 
 __all__ = ["SpeechRecognizer"]
 
@@ -31,7 +30,10 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
 
     Args:
         net: the encoder: crnn (convolutions + bidirectional GRU) or conformer (torchaudio Conformer blocks).
-        vocab_size: output classes, CTC blank included; the CLI takes it from the datamodule.
+        vocabulary: the output classes, CTC blank first, then one character each (None: the English 29); the CLI
+            takes it from the datamodule, and the checkpoint keeps it, so predict decodes with the training classes.
+        normalization: the normalizer of hypotheses (``recipes.modules.speech.text.NORMALIZERS``), the one the
+            targets were made with; the CLI takes it from the datamodule.
         sample_rate: of the input waveforms; the CLI takes it from the datamodule.
         n_mels: log-mel bands of the front end (25 ms windows every 10 ms).
         spec_augment: frequency and time masking of training batches.
@@ -46,7 +48,8 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
     def __init__(
         self,
         net: str = "crnn",
-        vocab_size: int = default_vocab_size(),
+        vocabulary: list[str] | None = None,
+        normalization: str = "english",
         sample_rate: int = 16000,
         n_mels: int = 80,
         spec_augment: bool = True,
@@ -58,15 +61,18 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
         init: InitConfig = InitConfig(),
     ) -> None:
         super().__init__()
+        self.vocabulary = Vocabulary(vocabulary) if vocabulary is not None else ENGLISH
+        self.normalize = get_normalizer(normalization)
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
         save_config_hparams(
             self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config
         )
+        self.hparams.vocabulary = list(self.vocabulary.symbols)  # None is stored as the list it stands for
         masks = {} if spec_augment else {"freq_masks": 0, "time_masks": 0}
         self.front = LogMelFrontEnd(sample_rate, n_mels, **masks)
-        self.net = build_speech_net(net, vocab_size, n_mels, **(net_kwargs or {}))
+        self.net = build_speech_net(net, len(self.vocabulary), n_mels, **(net_kwargs or {}))
         apply_init(self.net, self.init_config)
         self.train_cer = CharErrorRate()
         self.val_cer, self.val_wer = CharErrorRate(), WordErrorRate()
@@ -82,13 +88,13 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
 
     def transcribe(self, log_probs: Tensor, lengths: Tensor, method: str | None = None) -> list[str]:
         ids = decode_batch(log_probs, lengths, method or self.hparams.decoder, self.hparams.beam_width, BLANK)
-        return [normalize_text(decode(seq)) for seq in ids]
+        return [self.normalize(self.vocabulary.decode(seq)) for seq in ids]
 
     def model_step(self, batch: Batch, method: str | None = None) -> tuple[Tensor, list[str], list[str]]:
         waves, wave_lengths, targets, target_lengths, _ = batch
         log_probs, lengths = self(waves, wave_lengths)
         loss = F.ctc_loss(log_probs.transpose(0, 1), targets, lengths, target_lengths, blank=BLANK, zero_infinity=True)
-        refs = [decode(t[:n].tolist()) for t, n in zip(targets, target_lengths)]
+        refs = [self.vocabulary.decode(t[:n].tolist()) for t, n in zip(targets, target_lengths)]
         return loss, self.transcribe(log_probs, lengths, method), refs
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -109,6 +115,9 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         waves, wave_lengths, *_, index = batch
         return {"index": index, "text": self.transcribe(*self(waves, wave_lengths))}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_saved_vocabulary((checkpoint.get("hyper_parameters") or {}).get("vocabulary"), self.vocabulary)
 
     def configure_optimizers(self) -> dict[str, Any]:
         return configure_optimization(self, self.optimizer_config, self.scheduler_config)

@@ -3,10 +3,10 @@
 
 The datamodule's batches are the CTC recipe's: raw 16 kHz waves and normalized character targets. This
 module turns waves into Whisper's log-mel features (padded to 30 s, as Whisper's encoder requires), the
-targets back into their normalized text and that into Whisper tokens, and trains with the decoder's
-cross-entropy. Validation, test and predict decode with ``generate``; CER/WER compare the normalized
-hypothesis with the normalized reference exactly as ``recipes.modules.speech.ctc`` does, so the numbers
-of the two recipes are comparable.
+targets back into their normalized text (with the data's ``vocabulary``) and that into Whisper tokens, and
+trains with the decoder's cross-entropy. Validation, test and predict decode with ``generate``; CER/WER
+compare the hypothesis, normalized with the data's ``normalization``, with the normalized reference exactly
+as ``recipes.modules.speech.ctc`` does, so the numbers of the two recipes are comparable.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from recipes.modules.pretrained import (
     resolve_pretrained,
 )
 from recipes.modules.speech.metrics import log_transcription_metrics
-from recipes.modules.speech.text import decode, normalize_text
+from recipes.modules.speech.text import ENGLISH, Vocabulary, get_normalizer
 
 __all__ = ["WhisperRecognizer"]
 
@@ -48,6 +48,10 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
         finetune: freezing of ``backbone`` for the first epochs/steps, gradient checkpointing, remote code.
         backbone: submodules that ``finetune.freeze_epochs``/``freeze_steps`` keep frozen (default: the encoder).
         sample_rate: of the input waveforms (must be Whisper's 16 kHz); the CLI takes it from the datamodule.
+        vocabulary: the characters of the data's targets, blank first (None: English); the CLI takes it from the
+            datamodule. Only the references are decoded with it: Whisper writes with its own tokens.
+        normalization: the normalizer of hypotheses (``recipes.modules.speech.text.NORMALIZERS``), the one the
+            targets were made with; the CLI takes it from the datamodule.
         num_beams: beam width of ``generate`` for validation, test and predict (1: greedy).
         max_new_tokens: longest transcript ``generate`` may produce, in tokens.
         dropout: dropout inside the transformer layers while training (Whisper's own is 0).
@@ -66,6 +70,8 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
         finetune: FinetuneConfig = FinetuneConfig(),
         backbone: list[str] | None = None,
         sample_rate: int = 16000,
+        vocabulary: list[str] | None = None,
+        normalization: str = "english",
         num_beams: int = 1,
         max_new_tokens: int = 96,
         dropout: float = 0.0,
@@ -85,9 +91,12 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
                 "fix model.num_beams / max_new_tokens / dropout",
             )
         self.backbone = list(backbone) if backbone is not None else ["model.model.encoder"]
+        self.vocabulary = Vocabulary(vocabulary) if vocabulary is not None else ENGLISH
+        self.normalize = get_normalizer(normalization)
         save_config_hparams(
             self, finetune=self.finetune_config, optimizer=self.optimizer_config, scheduler=self.scheduler_config
         )
+        self.hparams.vocabulary = list(self.vocabulary.symbols)  # None is stored as the list it stands for
         trust = self.finetune_config.trust_remote_code
         self.model = load_pretrained(
             WhisperForConditionalGeneration, pretrained, trust_remote_code=trust, dropout=dropout
@@ -162,11 +171,11 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
             num_beams=self.hparams.num_beams,
             max_new_tokens=self.hparams.max_new_tokens,
         )
-        return [normalize_text(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+        return [self.normalize(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
 
     def model_step(self, batch: Batch, generate: bool) -> tuple[Tensor, list[str], list[str]]:
         waves, wave_lengths, targets, target_lengths, _ = batch
-        refs = [decode(t[:n].tolist()) for t, n in zip(targets, target_lengths)]
+        refs = [self.vocabulary.decode(t[:n].tolist()) for t, n in zip(targets, target_lengths)]
         encoded = self.encode(waves, wave_lengths)
         loss = self.model(encoder_outputs=encoded, labels=self.labels(refs, waves.device)).loss
         return loss, self.transcribe(encoded) if generate else [], refs

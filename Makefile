@@ -44,6 +44,7 @@ benchmarks: setup
 	$(PY) -m benchmarks.whisper
 	$(PY) -m benchmarks.text_tower
 	$(PY) -m benchmarks.transfer --pretrain_epochs 2 --budgets 1 3 --seeds 0 1 2
+	$(PY) -m benchmarks.own_data
 
 # The optimizer benchmark (AlgoPerf-style): SUITE=small (default) or init_grid; resumes if interrupted.
 SUITE ?= small

@@ -65,7 +65,7 @@ def _plain(value: Any) -> Any:
 def cached_table(
     cache_dir: str | os.PathLike | None,
     name: list[Any],
-    build: Callable[[], tuple[pa.Table, Any]],
+    build: Callable[[pa.Table | None], tuple[pa.Table, Any]],
     restamp: Callable[[Any], Any],
 ) -> pa.Table:
     """The table ``build()`` makes, read back from the cache while its source is unchanged.
@@ -73,23 +73,26 @@ def cached_table(
     Args:
         cache_dir: the cache folder; None builds every time.
         name: what the index is of (source kind, path, settings that change it): it names the file.
-        build: makes the table and returns it with the source's fingerprint (``file_stamp``, ``folder_stamps``).
+        build: makes the table and returns it with the source's fingerprint (``file_stamp``, ``folder_stamps``);
+            it is given the cached table whose source has changed (or None), to keep the rows still true.
         restamp: the fingerprint now, given the cached one: for a folder tree it stats the folders the cached
             fingerprint lists, so checking the cache costs one ``stat`` a folder, never a walk of the files.
     """
     if cache_dir is None:
-        return build()[0]
+        return build(None)[0]
     key = hashlib.sha1(json.dumps(name, default=str).encode()).hexdigest()[:20]
     path = Path(cache_dir).expanduser() / f"{key}.arrow"
+    stale = None
     if path.is_file():
         try:
             cached = feather.read_table(str(path), memory_map=True)
             old = _stamp_of(cached)
             if old is not None and _plain(restamp(old)) == old:
                 return cached
+            stale = cached
         except (pa.ArrowInvalid, OSError, ValueError, TypeError):  # damaged, foreign, or a folder gone: rebuilt
             pass
-    table, stamp = build()
+    table, stamp = build(stale)
     meta = {**(table.schema.metadata or {}), b"recipes.stamp": json.dumps(_plain(stamp)).encode()}
     table = table.replace_schema_metadata(meta)
     try:

@@ -57,6 +57,10 @@ class RecipeCheckpoint(ModelCheckpoint):
         return super()._should_skip_saving_checkpoint(trainer) or accumulating
 
     def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        # Lightning's on_train_end saves last.ckpt even under fast_dev_run, which is meant to write nothing: a smoke
+        # test's one-step checkpoint would be what a later --ckpt_path last resumes.
+        if trainer.fast_dev_run:
+            return
         if not self._stopped_mid_epoch:  # after a max_steps stop mid-epoch, the epoch-end state must not replace it
             super()._save_last_checkpoint(trainer, monitor_candidates)
 

@@ -30,6 +30,7 @@ from recipes.messages import format_error
 from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
 from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
 from recipes.modules.prediction_writer import CSVPredictionWriter
+from recipes.quiet import quiet_third_party
 from recipes.resume_state import ResumeState
 from recipes.strategy import ddp_strategy_for
 
@@ -53,7 +54,8 @@ class RecipeCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(RecipeCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
+        # verbose: one line each time a best checkpoint is saved (which metric, its value, the file)
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1, "checkpoint.verbose": True})
         parser.add_lightning_class_args(CSVPredictionWriter, "predictions")
 
     def _link_data_to_model(self, cfg: Any) -> None:
@@ -258,6 +260,7 @@ def run_cli(argv: list[str], from_sys: bool = False) -> int:
     refusals and a diverged loss are handled here; user errors and jsonargparse's reports of them go up to the
     command table (``recipes/__main__.py``), which turns every one into one line."""
     torch.set_float32_matmul_precision("high")  # TF32 on Ampere+ GPUs; a no-op on CPU
+    quiet_third_party()
     try:
         fixed = _nested_nulls(argv)
         if from_sys:  # LightningCLI reads sys.argv itself (and warns when given both)

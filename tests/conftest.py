@@ -37,6 +37,24 @@ def run_recipes(*args: str, cwd: Path | None = None, timeout: int = 300) -> subp
 
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+# The image_folder recipe on the digits tree (``{image_tree}``: the image_tree fixture's path) with a small CNN:
+# real PNG files decoded by two worker processes per loader.
+IMAGE_FOLDER_SMALL = [
+    "--data.root",
+    "{image_tree}",
+    "--model.net",
+    "cnn",
+    "--model.net_kwargs",
+    "{widths: [8, 16]}",
+    "--data.image_size",
+    "8",
+    "--data.channels",
+    "1",
+    "--data.num_workers",
+    "2",
+    "--data.cache_dir",
+    "null",
+]
 
 
 def digits_args(root: Path, *extra: str) -> list[str]:

@@ -96,6 +96,31 @@ def test_muon_with_adamw_fallback_equals_the_two_torch_optimizers_by_hand():
     assert not torch.equal(model.conv.weight, Net().conv.weight)  # the conv filter did move
 
 
+def test_conv_filters_in_channels_last_layout_take_the_same_muon_steps():
+    """A channels-last conv filter cannot be viewed as (out, in*kh*kw); it is flattened in its own memory order,
+    and its gradient the same way, so Muon moves it exactly as it moves the contiguous filter."""
+
+    def net() -> nn.Sequential:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    plain, nhwc = net(), net().to(memory_format=torch.channels_last)
+    assert not nhwc[0].weight.is_contiguous()
+    cfg = OptimizerConfig(name="muon", lr=0.02, weight_decay=0.0, fallback={"name": "adamw", "lr": 0.003})
+    for model in (plain, nhwc):
+        opt = create_optimizer(model, cfg)
+        for i in range(4):
+            g = torch.Generator().manual_seed(i)
+            x, y = torch.randn(8, 2, 5, 5, generator=g), torch.randint(0, 3, (8,), generator=g)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y).backward()
+            opt.step()
+    assert nhwc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(plain[0].weight, net()[0].weight)
+    for (name, a), b in zip(plain.named_parameters(), nhwc.parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
 def test_each_part_keeps_its_peak_lr_under_the_one_schedule():
     model = Net()
     cfg = OptimizerConfig(name="muon", lr=0.02, fallback={"name": "adamw", "lr": 0.002})

@@ -15,7 +15,7 @@ import pytest
 
 from recipes.__main__ import main
 from recipes.cli import build_cli
-from tests.conftest import CONFIGS, QUIET
+from tests.conftest import CONFIGS, IMAGE_FOLDER_SMALL, QUIET
 from tests.test_image_fit import last_metrics
 from tests.test_matrix import SPEECH
 
@@ -24,24 +24,7 @@ CASES = {
     # PNG files decoded by two worker processes per rank
     "accuracy_files_workers": (
         "image_folder",
-        [
-            "--data.root",
-            "{image_tree}",
-            "--model.net",
-            "cnn",
-            "--model.net_kwargs",
-            "{widths: [8, 16]}",
-            "--data.image_size",
-            "8",
-            "--data.channels",
-            "1",
-            "--data.val_fraction",
-            "0.13",
-            "--data.num_workers",
-            "2",
-            "--data.cache_dir",
-            "null",
-        ],
+        [*IMAGE_FOLDER_SMALL, "--data.val_fraction", "0.13"],
         ["val/acc", "val/loss"],
     ),
     "rmse": (

@@ -9,9 +9,9 @@ import csv
 import pytest
 import torch
 
+from benchmarks.own_data import write_ml100k_csv
 from recipes.__main__ import main
 from recipes.data.recommendation.datamodule import InteractionsDataModule
-from recipes.data.recommendation.files import recbole_folder
 from recipes.data.recommendation.splits import split_temporal
 from recipes.modules.errors import RecipeError
 from recipes.modules.recommendation.nets import build_rec_net
@@ -26,20 +26,9 @@ ROWS = [
 ]
 
 
-def _ml100k_as_csv(path, limit: int | None = None):
-    """ML-100K's rows (RecBole's file, in its order) as ML-25M's ratings.csv."""
-    lines = (recbole_folder() / "ml-100k.inter").read_text().splitlines()[1:limit]
-    with open(path, "w") as fh:
-        fh.write("userId,movieId,rating,timestamp\n")
-        for line in lines:
-            u, i, r, t = line.split("\t")
-            fh.write(f"{u},{i},{float(r):.1f},{int(float(t))}\n")
-    return path
-
-
 def test_ml100k_as_ratings_csv_gives_the_builtin_tensors(tmp_path):
     builtin = InteractionsDataModule()
-    table = InteractionsDataModule(interactions=str(_ml100k_as_csv(tmp_path / "ratings.csv")))
+    table = InteractionsDataModule(interactions=str(write_ml100k_csv(tmp_path / "ratings.csv")))
     assert (table.num_users, table.num_items) == (builtin.num_users, builtin.num_items) == (943, 1682)
     assert table.user_ids.as_list() == builtin.user_ids.as_list()
     for name in ("user", "item", "rating", "timestamp"):

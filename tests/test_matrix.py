@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from recipes.__main__ import main
-from tests.conftest import CONFIGS, QUIET
+from tests.conftest import CONFIGS, IMAGE_FOLDER_SMALL, QUIET
 
 RUNNABLE = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 PRECISIONS = ["32-true", "bf16-mixed"]  # 16-mixed needs CUDA: tests/test_gpu.py
@@ -40,23 +40,7 @@ SMALL: dict[str, list[str]] = {
     ],
     "image_classification_digits": ["--data.val_size", "201"],
     # real PNG files decoded by two worker processes per loader, in every precision and under DDP
-    "image_folder": [
-        "--data.root",
-        "{image_tree}",
-        "--model.net",
-        "cnn",
-        *CNN,
-        "--data.image_size",
-        "8",
-        "--data.channels",
-        "1",
-        "--data.crop_fraction",
-        "1.0",
-        "--data.num_workers",
-        "2",
-        "--data.cache_dir",
-        "null",
-    ],
+    "image_folder": [*IMAGE_FOLDER_SMALL, "--data.crop_fraction", "1.0"],
     "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
     "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"],
     "speech_recognition_conformer": [
@@ -202,3 +186,14 @@ def test_fit_evaluate_predict_resume(
     fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
     args = _args(name, root, precision, devices, **fixtures)
     fit_evaluate_predict_resume(args, root, devices)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_fast_dev_run(name, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm, image_tree):
+    """Lightning's smoke test, ``--trainer.fast_dev_run true``, runs on every shipped config (a step of each stage)."""
+    fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
+    fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
+    small = [_fill(a, fixtures) for a in SMALL.get(name, [])]
+    args = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path), *small]
+    assert main(["fit", *args, "--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"]) == 0
+    assert not list(tmp_path.rglob("*.ckpt"))  # a smoke test writes no checkpoint

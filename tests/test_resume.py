@@ -21,7 +21,7 @@ import torch
 
 from recipes.__main__ import main
 from recipes.cli import build_cli
-from tests.conftest import CONFIGS, QUIET, ROOT, run_recipes
+from tests.conftest import CONFIGS, IMAGE_FOLDER_SMALL, QUIET, ROOT, run_recipes
 
 CASES = {
     # augmentation and dropout draw from the global generators
@@ -67,22 +67,9 @@ CASES = {
     "image_folder_workers": [
         "--config",
         str(CONFIGS / "image_folder.yaml"),
-        "--data.root",
-        "{image_tree}",
-        "--model.net",
-        "cnn",
-        "--model.net_kwargs",
-        "{widths: [8, 16]}",
-        "--data.image_size",
-        "8",
-        "--data.channels",
-        "1",
+        *IMAGE_FOLDER_SMALL,
         "--data.crop_scale",
         "[0.5, 1.0]",
-        "--data.num_workers",
-        "2",
-        "--data.cache_dir",
-        "null",
         "--data.batch_size",
         "64",
         "--trainer.max_epochs",

@@ -325,6 +325,7 @@ def test_header_durations_are_cached_and_a_changed_file_is_read_again(tmp_path, 
     third = _dm(manifest, tmp_path / "cache")
     utts = third.utterances()
     assert str(changed) in reads and utts.durations[list(utts.paths).index(str(changed))] == pytest.approx(0.45)
+    assert reads == [str(changed)]  # the other files' cached durations are kept
 
 
 def test_unreadable_headers_at_setup_are_left_out_within_max_bad_fraction(tmp_path, caplog):

@@ -98,7 +98,7 @@ def list_class_folders(root: Path, split: str, cache_dir: str | None) -> tuple[S
     if not split_dir.is_dir():
         return None
 
-    def build() -> tuple[pa.Table, list]:
+    def build(stale: pa.Table | None) -> tuple[pa.Table, list]:  # a changed tree is walked again in full
         table, folders = _list_tree(split_dir)
         return table, folder_stamps(folders)
 

@@ -75,7 +75,7 @@ def _timestamps(column: pa.ChunkedArray, path: Path) -> torch.Tensor:
             f"{path}: its timestamp column holds {column.type} values, not numbers or dates",
             "give seconds since 1970 or ISO dates, or set data.columns.timestamp: null",
         )
-    return torch.from_numpy(column.cast(pa.int64()).to_numpy())
+    return torch.from_numpy(column.cast(pa.int64()).to_numpy().copy())  # arrow's buffers are read-only
 
 
 def read_interactions(path: Path, columns: dict[str, str | None] | None = None) -> Interactions:
@@ -110,7 +110,7 @@ def read_interactions(path: Path, columns: dict[str, str | None] | None = None) 
                 f"{path} {where} is not a number (column {roles['rating']})",
                 "give numeric ratings, or set data.columns.rating: null for implicit feedback",
             )
-        rating = torch.from_numpy(col.cast(pa.float32()).to_numpy())
+        rating = torch.from_numpy(col.cast(pa.float32()).to_numpy().copy())  # arrow's buffers are read-only
         if not torch.isfinite(rating).all():
             row = int((~torch.isfinite(rating)).nonzero()[0])
             raise DataError(f"{path} {line_of(table, row)}: rating {rating[row].item()} is not finite", "fix that row")

@@ -3,9 +3,9 @@ nothing decoded), cached beside the runs (``recipes.data.index_cache``).
 
 The cache is named by the source (its kind, its path, the ``include`` patterns) and stamped with a digest of the
 paths read and each file's size and modification time: a second set-up reads no header at all, only stats the
-files; any file changed, added or removed re-reads the headers. Every listed file must exist (a missing one is an
-error naming its line); a file whose header cannot be read is logged by name and left out, and past
-``max_bad_fraction`` of the source the set-up stops.
+files; when a file is changed, added or removed, only the headers of the changed and new files are read again.
+Every listed file must exist (a missing one is an error naming its line); a file whose header cannot be read is
+logged by name and left out, and past ``max_bad_fraction`` of the source the set-up stops.
 """
 
 from __future__ import annotations
@@ -63,19 +63,41 @@ def _stamp(paths: StringColumn, stats: np.ndarray) -> dict[str, Any]:
 def header_durations(
     paths: StringColumn, stats: np.ndarray, cache_dir: str | None, name: list[Any]
 ) -> tuple[np.ndarray, list[str]]:
-    """(seconds, NaN where unreadable; the reason each unreadable file has, "" for the rest) of ``paths``."""
+    """(seconds, NaN where unreadable; the reason each unreadable file has, "" for the rest) of ``paths``.
+
+    The cached table keeps each file's path, size and modification time: when the source has changed, the rows
+    of files that have not are kept and only the changed or new files' headers are read.
+    """
     stamp = _stamp(paths, stats)
 
-    def build() -> tuple[pa.Table, dict[str, Any]]:
-        seconds, errors = [], []
-        for path in progress(paths, len(paths), "reading audio headers"):
+    def build(stale: pa.Table | None) -> tuple[pa.Table, dict[str, Any]]:
+        known: dict[str, tuple[int, int, float, str]] = {}
+        if stale is not None and {"path", "size", "mtime_ns"} <= set(stale.column_names):
+            cols = [stale.column(c).to_pylist() for c in ("path", "size", "mtime_ns", "seconds", "error")]
+            known = {p: (size, mtime, sec, err) for p, size, mtime, sec, err in zip(*cols)}
+        seconds, errors = np.empty(len(paths)), [""] * len(paths)
+        todo = []
+        for i, path in enumerate(paths):
+            old = known.get(path)
+            if old is not None and old[0] == stats[i, 0] and old[1] == stats[i, 1]:
+                seconds[i], errors[i] = old[2], old[3]
+            else:
+                todo.append(i)
+        for i in progress(todo, len(todo), "reading audio headers"):
             try:
-                seconds.append(audio_seconds(path))
-                errors.append("")
+                seconds[i] = audio_seconds(paths[i])
             except AudioError as exc:
-                seconds.append(math.nan)
-                errors.append(str(exc))
-        return pa.table({"seconds": pa.array(seconds, pa.float64()), "error": pa.array(errors, pa.string())}), stamp
+                seconds[i], errors[i] = math.nan, str(exc)
+        table = pa.table(
+            {
+                "path": paths.to_arrow(),
+                "size": pa.array(stats[:, 0]),
+                "mtime_ns": pa.array(stats[:, 1]),
+                "seconds": pa.array(seconds, pa.float64()),
+                "error": pa.array(errors, pa.string()),
+            }
+        )
+        return table, stamp
 
     table = cached_table(cache_dir, ["speech-headers", *name], build, lambda old: stamp)
     return table.column("seconds").to_numpy(), table.column("error").to_pylist()

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from recipes.modules.compile import CompiledNet, check_compile
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.image.nets import build_image_net
@@ -33,7 +34,7 @@ from recipes.modules.pretrained import FinetuneConfig
 __all__ = ["ImageClassifier"]
 
 
-class ImageClassifier(FactoryBackward, L.LightningModule):
+class ImageClassifier(CompiledNet, FactoryBackward, L.LightningModule):
     """Classifies images into ``num_classes`` classes.
 
     Args:
@@ -44,8 +45,14 @@ class ImageClassifier(FactoryBackward, L.LightningModule):
         class_names: class names for predictions; the CLI takes them from the datamodule.
         net_kwargs: extra arguments of the network, e.g. ``{widths: [32, 64, 128]}`` for cnn.
         label_smoothing: label smoothing of the cross-entropy loss.
+        channels_last: keep the network's weights and its inputs in channels-last memory layout (NHWC), the layout
+            oneDNN's and cuDNN's fastest convolutions take (about 1.4x on this CPU in float32, 2x with bf16).
+        flip_tta: evaluate and predict on the mean of the logits of each image and its horizontal mirror (test-time
+            augmentation; for classes a mirror does not change, such as clothes or natural photos).
         optimizer: the optimizer and its parameter groups (shared factory).
         scheduler: the learning-rate schedule (shared factory).
+        compile: compile the network with ``torch.compile`` (``recipes.modules.compile``): true, or its arguments
+            (``{mode: max-autotune, dynamic: true}``); checkpoints are the same either way.
         init: the initializer of the freshly built network (shared factory).
         pretrained: weights to start from: ``torchvision:IMAGENET1K_V1`` (torchvision architectures, from
             torchvision's cache) or a ``.ckpt`` (recipes) / ``.pt`` / ``.pth`` / ``.safetensors`` file. Tensors
@@ -63,14 +70,18 @@ class ImageClassifier(FactoryBackward, L.LightningModule):
         class_names: list[str] | None = None,
         net_kwargs: dict[str, Any] | None = None,
         label_smoothing: float = 0.0,
+        channels_last: bool = False,
+        flip_tta: bool = False,
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
+        compile: bool | dict[str, Any] = False,
         init: InitConfig = InitConfig(),
         pretrained: str | None = None,
         new_head: bool = False,
         finetune: FinetuneConfig = FinetuneConfig(),
     ) -> None:
         super().__init__()
+        check_compile(compile)
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)
@@ -117,7 +128,17 @@ class ImageClassifier(FactoryBackward, L.LightningModule):
         if self.hparams.pretrained and not self.trainer.ckpt_path:
             self.load_pretrained_weights()
 
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        super().configure_model()  # torch.compile, when asked for
+
     def forward(self, x: Tensor) -> Tensor:
+        """Class logits; outside training with ``flip_tta``, the mean of the image's and its mirror's."""
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.hparams.flip_tta and not self.training:
+            return (self.net(x) + self.net(x.flip(-1))) / 2
         return self.net(x)
 
     def model_step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:

@@ -23,9 +23,18 @@ from torch import nn
 __all__ = ["Part", "CompositeOptimizer", "matrix_views"]
 
 
+def as_matrix(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` as an ``(out, rest)`` matrix, its trailing dimensions flattened in the memory order of ``like`` (a
+    parameter): a view of ``like`` itself, also in channels-last layout, where ``view(out, -1)`` would fail. The
+    columns' order does not matter to a matrix optimizer (orthogonalization permutes with them), only that the
+    weight and its gradient use the same one."""
+    order = (0, *sorted(range(1, like.ndim), key=lambda d: -like.stride(d)))
+    return t.permute(order).reshape(t.shape[0], -1)
+
+
 def matrix_views(params: list[nn.Parameter]) -> dict[nn.Parameter, nn.Parameter]:
     """A 2-D parameter for each parameter of more than two dimensions, sharing its storage."""
-    return {p: nn.Parameter(p.detach().view(p.shape[0], -1)) for p in params if p.ndim > 2}
+    return {p: nn.Parameter(as_matrix(p.detach(), p)) for p in params if p.ndim > 2}
 
 
 @dataclass
@@ -88,8 +97,8 @@ class CompositeOptimizer(torch.optim.Optimizer):
 
     def _bind_views(self, part: Part, bind: bool) -> None:
         for p, view in part.views.items():
-            view.data = p.data.view(view.shape)  # the same storage, also after the model moved
-            view.grad = p.grad.reshape(view.shape) if bind and p.grad is not None else None
+            view.data = as_matrix(p.data, p)  # the same storage, also after the model moved
+            view.grad = as_matrix(p.grad, p) if bind and p.grad is not None else None
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

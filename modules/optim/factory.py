@@ -353,6 +353,10 @@ def configure_optimization(
     """
     opt_cfg = optimizer
     facts = run_facts(module.trainer)
+    if module.trainer.fast_dev_run and (scheduler.warmup_steps or scheduler.warmup_fraction):
+        # Lightning's smoke test runs a step or a few: the schedule's warmup would not fit in it
+        log.warning("fast_dev_run: the schedule runs without its warmup")
+        scheduler = replace(scheduler, warmup_steps=0, warmup_fraction=0.0)
     if opt_cfg.schedule_free and scheduler.name != "none":
         warmup = scheduler.warmup(facts.total_steps)
         if warmup and "warmup_steps" not in opt_cfg.kwargs:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 
+from recipes.modules.compile import CompiledNet, check_compile
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
@@ -29,7 +30,7 @@ from recipes.modules.recommendation.nets import build_rec_net, get_rec_net
 __all__ = ["Recommender"]
 
 
-class Recommender(FactoryBackward, L.LightningModule):
+class Recommender(CompiledNet, FactoryBackward, L.LightningModule):
     """Scores (user, item) pairs: predicts ratings or ranks items per user.
 
     Args:
@@ -54,6 +55,8 @@ class Recommender(FactoryBackward, L.LightningModule):
             built by the shared factory; the other parameters keep ``optimizer``. None: one optimizer for all.
         optimizer: the optimizer and its parameter groups (shared factory).
         scheduler: the learning-rate schedule (shared factory).
+        compile: compile the network with ``torch.compile`` (``recipes.modules.compile``): true, or its arguments
+            (``{mode: max-autotune, dynamic: true}``); checkpoints are the same either way.
         init: the initializer of the freshly built network (shared factory); default keeps each net's own.
         cold_threshold: items with at most this many training interactions are cold; validation and test
             also log every metric over the rows whose item is cold (``val/rmse_cold``, ``test/hr@10_cold``).
@@ -79,11 +82,13 @@ class Recommender(FactoryBackward, L.LightningModule):
         embedding_optimizer: OptimizerSettings | None = None,
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
+        compile: bool | dict[str, Any] = False,
         init: InitConfig = InitConfig(),
         cold_threshold: int = 5,
         finetune: FinetuneConfig = FinetuneConfig(),
     ) -> None:
         super().__init__()
+        check_compile(compile)
         if num_users is None or num_items is None:
             raise ConfigError(
                 "the model needs num_users and num_items",

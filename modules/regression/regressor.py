@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanSquaredError
 
+from recipes.modules.compile import CompiledNet, check_compile
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.init import InitConfig, apply_init
@@ -31,13 +32,15 @@ class KnownOptimum(Protocol):
     optimum: tuple[Tensor, Tensor]
 
 
-class LinearRegression(FactoryBackward, L.LightningModule):
+class LinearRegression(CompiledNet, FactoryBackward, L.LightningModule):
     """Least-squares linear regression.
 
     Args:
         dim: number of input features; the CLI takes it from the datamodule.
         optimizer: the optimizer (shared factory).
         scheduler: the learning-rate schedule (shared factory).
+        compile: compile the network with ``torch.compile`` (``recipes.modules.compile``): true, or its arguments
+            (``{mode: max-autotune, dynamic: true}``); checkpoints are the same either way.
         init: the initializer of the linear layer (shared factory).
     """
 
@@ -46,9 +49,11 @@ class LinearRegression(FactoryBackward, L.LightningModule):
         dim: int = 32,
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
+        compile: bool | dict[str, Any] = False,
         init: InitConfig = InitConfig(),
     ) -> None:
         super().__init__()
+        check_compile(compile)
         self.optimizer_config = as_config(OptimizerConfig, optimizer)
         self.scheduler_config = as_config(SchedulerConfig, scheduler)
         self.init_config = as_config(InitConfig, init)

@@ -10,6 +10,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from recipes.modules.compile import CompiledNet, check_compile
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.init import InitConfig, apply_init
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
@@ -25,7 +26,7 @@ __all__ = ["SpeechRecognizer"]
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class SpeechRecognizer(FactoryBackward, L.LightningModule):
+class SpeechRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
     """Transcribes speech to characters with CTC.
 
     Args:
@@ -42,6 +43,8 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
         beam_width: prefixes kept by the beam search.
         optimizer: the optimizer and its parameter groups (shared factory).
         scheduler: the learning-rate schedule (shared factory).
+        compile: compile the network with ``torch.compile`` (``recipes.modules.compile``): true, or its arguments
+            (``{mode: max-autotune, dynamic: true}``); checkpoints are the same either way.
         init: the initializer of the freshly built network (shared factory).
     """
 
@@ -58,9 +61,11 @@ class SpeechRecognizer(FactoryBackward, L.LightningModule):
         beam_width: int = 8,
         optimizer: OptimizerConfig = OptimizerConfig(),
         scheduler: SchedulerConfig = SchedulerConfig(),
+        compile: bool | dict[str, Any] = False,
         init: InitConfig = InitConfig(),
     ) -> None:
         super().__init__()
+        check_compile(compile)
         self.vocabulary = Vocabulary(vocabulary) if vocabulary is not None else ENGLISH
         self.normalize = get_normalizer(normalization)
         self.optimizer_config = as_config(OptimizerConfig, optimizer)

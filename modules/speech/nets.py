@@ -120,14 +120,51 @@ class ConformerCTC(nn.Module):
         return self.head(x), lengths
 
 
+def reverse_within(x: Tensor, lengths: Tensor) -> Tensor:
+    """Each sequence of ``x`` (B, T, ...) reversed within its own length; the padding stays where it is."""
+    t = torch.arange(x.shape[1], device=x.device)
+    n = lengths.to(x.device)[:, None]
+    index = torch.where(t[None, :] < n, n - 1 - t[None, :], t[None, :])
+    return x.gather(1, index.view(*index.shape, *(1,) * (x.ndim - 2)).expand_as(x))
+
+
+class BiRNN(nn.Module):
+    """A stack of bidirectional GRU or LSTM layers over padded batches, exact without packing: the backward
+    direction reads each sequence reversed within its own length, so it never starts in the padding. Unpacked
+    recurrent layers run fused kernels (oneDNN's for LSTM on CPU), where packed sequences step in Python-level
+    chunks of the batch.
+
+    Args:
+        kind: gru or lstm; dim: input features; hidden: units per direction; layers: stacked layers;
+        dropout: between layers.
+    """
+
+    def __init__(self, kind: str, dim: int, hidden: int, layers: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[kind]
+        sizes = [dim] + [2 * hidden] * (layers - 1)
+        self.forward_layers = nn.ModuleList(rnn(d, hidden, batch_first=True) for d in sizes)
+        self.backward_layers = nn.ModuleList(rnn(d, hidden, batch_first=True) for d in sizes)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if i:
+                x = self.dropout(x)
+            backward = reverse_within(bwd(reverse_within(x, lengths))[0], lengths)
+            x = torch.cat([fwd(x)[0], backward], dim=-1)
+        return x
+
+
 class CRNNCTC(nn.Module):
-    """Conv subsampling, a bidirectional GRU, a linear CTC head.
+    """Conv subsampling, a bidirectional recurrent stack (GRU or LSTM), a linear CTC head.
 
     Args:
         vocab_size: output classes (blank included).
         n_mels: input features per frame.
-        dim: width after the convolutions; hidden: GRU units per direction.
-        layers: GRU layers; dropout: between layers and before the head.
+        dim: width after the convolutions; hidden: recurrent units per direction.
+        layers: recurrent layers; dropout: between layers and before the head.
+        cell: gru (packed sequences), or ``BiRNN``'s unpacked, exact layers: gru_unpacked or lstm.
     """
 
     def __init__(
@@ -138,20 +175,29 @@ class CRNNCTC(nn.Module):
         hidden: int = 256,
         layers: int = 3,
         dropout: float = 0.1,
+        cell: str = "gru",
     ) -> None:
         super().__init__()
+        if cell not in ("gru", "gru_unpacked", "lstm"):
+            raise ValueError(f"cell must be gru, gru_unpacked or lstm, got {cell!r}")
         self.subsample = ConvSubsampling(n_mels, dim)
-        self.rnn = nn.GRU(
-            dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0
-        )
+        self.cell = cell
+        if cell == "gru":
+            self.rnn = nn.GRU(
+                dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0
+            )
+        else:
+            self.rnn = BiRNN(cell.removesuffix("_unpacked"), dim, hidden, layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, vocab_size)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         x, lengths = self.subsample(x, lengths)
-        # packing keeps the backward direction from starting in the padding
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        x, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+        if self.cell != "gru":
+            x = self.rnn(x, lengths)
+        else:  # packing keeps the backward direction from starting in the padding
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return self.head(self.dropout(x)), lengths
 
 

@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 from transformers.modeling_outputs import BaseModelOutput
 
+from recipes.modules.compile import CompiledNet, check_compile
 from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
@@ -40,7 +41,7 @@ __all__ = ["WhisperRecognizer"]
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class WhisperRecognizer(FactoryBackward, L.LightningModule):
+class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
     """Fine-tunes a pretrained Whisper encoder-decoder on transcribed speech.
 
     Args:
@@ -62,7 +63,11 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
         optimizer: the optimizer and its parameter groups (shared factory; e.g. layer_decay over
             ``model.model.decoder.layers``, lr_mult for ``model.model.encoder``).
         scheduler: the learning-rate schedule (shared factory).
+        compile: compile the network with ``torch.compile`` (``recipes.modules.compile``): true, or its arguments
+            (``{mode: max-autotune, dynamic: true}``); checkpoints are the same either way.
     """
+
+    compiled_net = "model"  # the transformers model (its generate loop calls the compiled forward)
 
     def __init__(
         self,
@@ -78,8 +83,10 @@ class WhisperRecognizer(FactoryBackward, L.LightningModule):
         cache_frozen_encoder: bool = False,
         optimizer: OptimizerConfig = OptimizerConfig(lr=1e-5),
         scheduler: SchedulerConfig = SchedulerConfig(),
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
+        check_compile(compile)
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         self.finetune_config = as_config(FinetuneConfig, finetune)

@@ -55,7 +55,11 @@ def child(config: str, epochs: str, compile_setting: str) -> dict:
         total = time.perf_counter() - start
     steady = statistics.median(steps.times[-1])
     every = [t for epoch in steps.times for t in epoch]
-    return {"steady_ms": steady * 1e3, "compile_s": sum(t - steady for t in every[:50] if t > 3 * steady), "total_s": total}
+    return {
+        "steady_ms": steady * 1e3,
+        "compile_s": sum(t - steady for t in every[:50] if t > 3 * steady),
+        "total_s": total,
+    }
 
 
 def main() -> None:

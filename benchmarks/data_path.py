@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.common import print_table
 from recipes.data.batching import batch_loader
-from recipes.data.image.datamodules import FashionMNISTDataModule
+from recipes.data.image.datamodule import FashionMNISTDataModule
 
 
 def _samples_per_s(loader) -> float:

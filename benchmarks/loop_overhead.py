@@ -4,9 +4,9 @@
 
 Both run the previous default Fashion-MNIST config (``benchmarks/baselines/image_classification_v1.yaml``:
 fp32, AdamW; the plain loop has no autocast, so the comparison stays like for like): its model, data
-(in-memory batches, normalized on arrival), AdamW from the factory and the per-step cosine schedule. The recipe runs through the CLI-built
-Trainer exactly as configured (loggers, metrics, checkpoint callback; no progress bar, since this
-script prints its own table). Rounds alternate, and the table gives the median step time.
+(in-memory batches, normalized on arrival), AdamW from the factory and the per-step cosine schedule. The
+recipe runs through the CLI-built Trainer exactly as configured (loggers, metrics, checkpoint callback; no
+progress bar, since this script prints its own table). Rounds alternate, and the table gives the median step time.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def recipe_steps(steps: int) -> list[float]:
 def plain_steps(steps: int) -> list[float]:
     with tempfile.TemporaryDirectory() as root:
         cli = build_cli(
-            ["--config", "benchmarks/baselines/image_classification_v1.yaml", "--trainer.default_root_dir", root], run=False
+            ["--config", "benchmarks/baselines/image_classification_v1.yaml", "--trainer.default_root_dir", root],
+            run=False,
         )
     model, dm = cli.model, cli.datamodule
     dm.setup("fit")

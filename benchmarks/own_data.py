@@ -74,7 +74,7 @@ def write_fashion_pngs(root: Path) -> Path:
     """Fashion-MNIST's 60,000 + 10,000 images as ``root/{train,test}/<class>/<n>.png`` (lossless)."""
     from torchvision.io import write_png
 
-    from recipes.data.image.datamodules import FashionMNISTDataModule
+    from recipes.data.image.datamodule import FashionMNISTDataModule
     from recipes.data.image.fashion_mnist import FASHION_MNIST_DEBIAN, read_fashion_mnist
 
     t = read_fashion_mnist(None, FASHION_MNIST_DEBIAN, download=False)
@@ -234,11 +234,10 @@ def child_rec_load(path: str) -> dict:
 
 def _rec_model(dm, batch_size: int):
     from recipes.modules.optim import OptimizerConfig, SchedulerConfig
-    from recipes.modules.recommendation.recommender import Recommender
+    from recipes.modules.recommendation.ranking import RankingRecommender
 
-    return Recommender(
+    return RankingRecommender(
         net="mf",
-        objective=dm.task,
         num_users=dm.num_users,
         num_items=dm.num_items,
         net_kwargs={"dim": 64},

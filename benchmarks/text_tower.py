@@ -26,32 +26,15 @@ from recipes.__main__ import main
 from recipes.cli import best_checkpoint
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-RATING, RANKING, TEXT = (
+RATING, MF, RANKING, TEXT = (
     "configs/recommendation.yaml",
+    "configs/recommendation_mf.yaml",
     "configs/recommendation_ranking.yaml",
     "configs/recommendation_text_tower.yaml",
 )
-MF_RATING = [
-    "--model.net",
-    "mf",
-    "--model.net_kwargs",
-    "{dim: 64}",
-    "--model.embedding_l2",
-    "0.1",
-    "--model.optimizer.name",
-    "adamw",
-    "--model.optimizer.lr",
-    "0.002",
-    "--model.optimizer.weight_decay",
-    "0.05",
-    "--model.optimizer.embedding_weight_decay",
-    "0.0",
-    "--data.batch_size",
-    "256",
-    "--trainer.max_epochs",
-    "30",
-]
 TEXT_RANKING = [
+    "--model.class_path",
+    "recipes.modules.recommendation.ranking.RankingRecommender",
     "--data.task",
     "ranking",
     "--data.split",
@@ -78,7 +61,7 @@ TEXT_RANKING = [
 # name -> (config, overrides, fit first)
 RATING_RUNS = {
     "autorec (ID only)": (RATING, [], True),
-    "biased MF (ID only)": (RATING, MF_RATING, True),
+    "biased MF (ID only)": (MF, [], True),
     "text tower, frozen MiniLM": (TEXT, ["--model.finetune.freeze_epochs", "12"], True),
     "text tower, frozen MiniLM, no ID embeddings": (
         TEXT,

@@ -22,7 +22,7 @@ from benchmarks.speech import _last, _run
 def step_times(batch_size: int = 8) -> list[list[object]]:
     """Median ms of one forward + backward of Whisper tiny.en on a real batch, per encoder regime."""
     from recipes.data.speech.datamodule import SpeechDataModule
-    from recipes.modules.speech.whisper import WhisperRecognizer
+    from recipes.modules.speech.whisper_recognizer import WhisperRecognizer
 
     data = SpeechDataModule(batch_size=batch_size)
     data.setup("fit")

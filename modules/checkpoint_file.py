@@ -139,15 +139,21 @@ def written_by(ckpt: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _canonical(class_path: str) -> str:
-    """``module.Name`` where the class is defined, for a path that may name a re-export (the config's own,
-    trusted: a path read from a checkpoint is compared as text and never imported)."""
+def _config_class(class_path: str) -> type | None:
+    """The class the config names (the config's own path, trusted: a path read from a checkpoint is compared as
+    text and never imported)."""
     module, _, name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
-        return class_path
-    return f"{cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else class_path
+        return None
+    return cls if isinstance(cls, type) else None
+
+
+def _canonical(class_path: str) -> str:
+    """``module.Name`` where the class is defined, for a path that may name a re-export."""
+    cls = _config_class(class_path)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls is not None else class_path
 
 
 def check_class(
@@ -156,6 +162,13 @@ def check_class(
     """Fail when ``ckpt`` was written by another LightningModule class than ``class_path`` (the config's)."""
     written = written_by(ckpt)
     if written and class_path and written not in (class_path, _canonical(class_path)):
+        # A class names the paths it was written under before (``supersedes``): None for the same class
+        # moved (its checkpoints load), else the fix for checkpoints of the class it replaced.
+        superseded = getattr(_config_class(class_path), "supersedes", {})
+        if written in superseded:
+            if superseded[written] is None:
+                return
+            raise CheckpointError(f"{what} {path} is a checkpoint of {written}", superseded[written])
         raise CheckpointError(
             f"{what} {path} is a checkpoint of {written}, and the config builds {class_path}",
             f"pass the config it was trained with (model.class_path {written}), "

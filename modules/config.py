@@ -51,15 +51,16 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def save_config_hparams(module: Any, ignore: list[str] | None = None, **configs: Any) -> None:
+def save_config_hparams(module: Any, ignore: list[str] | None = None, frame: Any = None, **configs: Any) -> None:
     """Store the caller's constructor arguments as ``module.hparams`` (Lightning's ``save_hyperparameters``),
     with each of ``configs`` (argument name -> dataclass or None) as plain values.
 
     Every stored value must then be plain (numbers, strings, lists, dicts): anything else could not be
     read back from a checkpoint with ``weights_only=True``, and is named in a TypeError here, at
-    construction, rather than when a checkpoint fails to load.
+    construction, rather than when a checkpoint fails to load. ``frame``: the constructor's frame, when a helper
+    it called stores them (default: the caller's).
     """
-    frame = inspect.currentframe().f_back
+    frame = frame or inspect.currentframe().f_back
     module.save_hyperparameters(ignore=ignore, frame=frame)
     hparams = {**module.hparams, **{name: plain(cfg) for name, cfg in configs.items()}}
     bad = sorted(k for k, v in hparams.items() if not _is_plain(v))

@@ -8,7 +8,7 @@ unchanged (``except RecipeError: raise``), so no message is ever wrapped in a se
 
 from __future__ import annotations
 
-__all__ = ["RecipeError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged"]
+__all__ = ["RecipeError", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged", "recipe_line"]
 
 
 class RecipeError(ValueError):
@@ -38,6 +38,24 @@ class DataError(RecipeError):
 
 class CheckpointError(RecipeError):
     """A checkpoint file is missing, unreadable, unsafe, or not one for this model."""
+
+
+def recipe_line(exc: BaseException) -> str | None:
+    """Our one line for ``exc``: the ``RecipeError`` it is or was raised from (its cause and context chain),
+    else the line of ours inside a library's report that carries only our message's text (jsonargparse's
+    parse errors); None when there is none."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, (RecipeError, TrainingDiverged)):
+            return str(link)
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    text = str(exc)
+    for line in text.splitlines():
+        if RecipeError.PREFIX in line:
+            return line[line.index(RecipeError.PREFIX) :].strip()
+    return None
 
 
 class TrainingDiverged(RuntimeError):

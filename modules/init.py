@@ -10,7 +10,6 @@ call ``apply_init`` in ``__init__``, before any checkpoint is loaded over the fr
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from recipes.modules.errors import ConfigError
+from recipes.modules.registry import Registry
 
 __all__ = ["InitConfig", "InitializerInfo", "INITIALIZERS", "apply_init", "mark_pretrained", "fan_in_out"]
 
@@ -95,60 +95,58 @@ class InitializerInfo:
     description: str
 
 
-INITIALIZERS: dict[str, InitializerInfo] = {
-    i.name: i
-    for i in [
-        InitializerInfo("default", None, "PyTorch's own per-layer initialization, left as built"),
-        InitializerInfo(
-            "xavier_uniform",
-            lambda w, c: nn.init.xavier_uniform_(w, gain=c.gain),
-            "Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))",
-        ),
-        InitializerInfo(
-            "xavier_normal",
-            lambda w, c: nn.init.xavier_normal_(w, gain=c.gain),
-            "Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out))",
-        ),
-        InitializerInfo(
-            "kaiming_uniform",
-            lambda w, c: nn.init.kaiming_uniform_(w, mode=c.mode, nonlinearity=c.nonlinearity),
-            "He uniform: bound = gain * sqrt(3 / fan), fan from mode",
-        ),
-        InitializerInfo(
-            "kaiming_normal",
-            lambda w, c: nn.init.kaiming_normal_(w, mode=c.mode, nonlinearity=c.nonlinearity),
-            "He normal: std = gain / sqrt(fan), e.g. sqrt(2 / fan_in) for relu",
-        ),
-        InitializerInfo(
-            "orthogonal",
-            lambda w, c: nn.init.orthogonal_(w, gain=c.gain),
-            "(semi-)orthogonal matrix scaled by gain (Saxe et al., 2014)",
-        ),
-        InitializerInfo("trunc_normal", _trunc_normal, "normal(0, std) truncated at +-2 std (ViT/timm style)"),
-        InitializerInfo(
-            "lecun_normal", _lecun_normal, "truncated normal with std = sqrt(1 / fan_in) (LeCun; JAX/Flax default)"
-        ),
-        InitializerInfo(
-            "normal", lambda w, c: nn.init.normal_(w, std=c.std), "normal(0, std) (BERT/GPT-2 style with std 0.02)"
-        ),
-        InitializerInfo(
-            "zeros",
-            lambda w, c: nn.init.zeros_(w),
-            "all zeros (linear probes and heads only: hidden layers never break symmetry)",
-        ),
-    ]
-}
+INITIALIZERS: Registry[InitializerInfo] = Registry(
+    "initializer",
+    (
+        (i.name, i)
+        for i in [
+            InitializerInfo("default", None, "PyTorch's own per-layer initialization, left as built"),
+            InitializerInfo(
+                "xavier_uniform",
+                lambda w, c: nn.init.xavier_uniform_(w, gain=c.gain),
+                "Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))",
+            ),
+            InitializerInfo(
+                "xavier_normal",
+                lambda w, c: nn.init.xavier_normal_(w, gain=c.gain),
+                "Glorot normal: std = gain * sqrt(2 / (fan_in + fan_out))",
+            ),
+            InitializerInfo(
+                "kaiming_uniform",
+                lambda w, c: nn.init.kaiming_uniform_(w, mode=c.mode, nonlinearity=c.nonlinearity),
+                "He uniform: bound = gain * sqrt(3 / fan), fan from mode",
+            ),
+            InitializerInfo(
+                "kaiming_normal",
+                lambda w, c: nn.init.kaiming_normal_(w, mode=c.mode, nonlinearity=c.nonlinearity),
+                "He normal: std = gain / sqrt(fan), e.g. sqrt(2 / fan_in) for relu",
+            ),
+            InitializerInfo(
+                "orthogonal",
+                lambda w, c: nn.init.orthogonal_(w, gain=c.gain),
+                "(semi-)orthogonal matrix scaled by gain (Saxe et al., 2014)",
+            ),
+            InitializerInfo("trunc_normal", _trunc_normal, "normal(0, std) truncated at +-2 std (ViT/timm style)"),
+            InitializerInfo(
+                "lecun_normal", _lecun_normal, "truncated normal with std = sqrt(1 / fan_in) (LeCun; JAX/Flax default)"
+            ),
+            InitializerInfo(
+                "normal", lambda w, c: nn.init.normal_(w, std=c.std), "normal(0, std) (BERT/GPT-2 style with std 0.02)"
+            ),
+            InitializerInfo(
+                "zeros",
+                lambda w, c: nn.init.zeros_(w),
+                "all zeros (linear probes and heads only: hidden layers never break symmetry)",
+            ),
+        ]
+    ),
+    setting="model.init.name",
+)
 
 
 def get_initializer(name: str) -> InitializerInfo:
     """Look an initializer up by name; an unknown name fails with the closest ones."""
-    if name.lower() in INITIALIZERS:
-        return INITIALIZERS[name.lower()]
-    close = difflib.get_close_matches(name.lower(), INITIALIZERS, n=4, cutoff=0.4)
-    raise ConfigError(
-        f"unknown initializer {name!r}",
-        f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(INITIALIZERS)}",
-    )
+    return INITIALIZERS.lookup(name)
 
 
 def mark_pretrained(module: nn.Module) -> nn.Module:

@@ -12,7 +12,7 @@ from argparse import ArgumentError
 from typing import Callable
 
 from recipes.config_files import resolve_config_args
-from recipes.modules.errors import RecipeError
+from recipes.modules.errors import RecipeError, recipe_line
 
 __all__ = ["COMMANDS", "main"]
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     except (ArgumentError, ValueError) as exc:  # jsonargparse's reports, and our errors it wrapped
-        if not isinstance(exc, ArgumentError) and RecipeError.PREFIX not in str(exc):
+        if not isinstance(exc, ArgumentError) and recipe_line(exc) is None:
             raise
         from recipes.messages import format_error
 

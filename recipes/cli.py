@@ -10,6 +10,7 @@ default, links from the datamodule to the model (classes, channels), and one-lin
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from recipes.checkpoint import RecipeCheckpoint
 from recipes.data_health import DataHealth
 from recipes.messages import format_error
 from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
-from recipes.modules.errors import ConfigError, RecipeError, TrainingDiverged
+from recipes.modules.errors import ConfigError, TrainingDiverged, recipe_line
 from recipes.modules.prediction_writer import CSVPredictionWriter
 from recipes.quiet import quiet_third_party
 from recipes.resume_state import ResumeState
@@ -64,11 +65,13 @@ class RecipeCLI(LightningCLI):
         path = (cfg.get("data") or {}).get("class_path")
         if not path:
             return
-        module, _, name = path.rpartition(".")
-        links = getattr(getattr(importlib.import_module(module), name), "model_links", {})
+        links = getattr(_import_class(path), "model_links", {})
+        model_path = (cfg.get("model") or {}).get("class_path")
+        accepted = _init_arguments(_import_class(model_path)) if model_path else None
         parser = self._parser(self.subcommand)
         for src, dst in links.items():
-            parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
+            if accepted is None or dst in accepted:  # a model that takes no such argument does not read it
+                parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
 
     def _checkpoint(self, path: str) -> dict[str, Any]:
         """``--ckpt_path``'s content, read once (safely) for both checks below."""
@@ -92,8 +95,10 @@ class RecipeCLI(LightningCLI):
         hparams = {k: v for k, v in (ckpt.get("hyper_parameters") or {}).items() if k != "_instantiator"}
         if not hparams:
             return
-        if "_class_path" in hparams:
-            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        if "_class_path" in hparams:  # check_class found it the config's class, or the same class moved
+            written = hparams.pop("_class_path")
+            class_path = (model.get("class_path") if model is not None else None) or written
+            hparams = {"class_path": class_path, "dict_kwargs": hparams}
         try:
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
         except (ArgumentError, SystemExit) as exc:
@@ -155,13 +160,32 @@ class RecipeCLI(LightningCLI):
             ValueError,
             MisconfigurationException,
         ) as exc:  # Lightning refuses the accelerator/strategy/precision mix
-            if RecipeError.PREFIX in str(exc):
+            if recipe_line(exc) is not None:
                 raise
             fact = " ".join(str(exc).split()).rstrip(".")
             raise ConfigError(
                 f"Lightning refuses these trainer settings: {fact}",
                 "change trainer.accelerator / devices / strategy / precision (python -m recipes fit --help)",
             ) from None
+
+
+def _import_class(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _init_arguments(cls: type) -> set[str]:
+    """The named constructor arguments of ``cls``, following ``**kwargs`` up to the base classes' constructors
+    (as jsonargparse does)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names
 
 
 def _check_precision(trainer: Any) -> None:

@@ -5,7 +5,7 @@ Light on purpose (no Lightning): the command table and the benchmark's suite par
 
 from __future__ import annotations
 
-from recipes.modules.errors import RecipeError
+from recipes.modules.errors import RecipeError, recipe_line
 
 __all__ = ["format_error"]
 
@@ -13,10 +13,10 @@ __all__ = ["format_error"]
 def format_error(exc: BaseException) -> str:
     """One clear line for a user's mistake: our own message when there is one, else the innermost
     fact of jsonargparse's nested report, with the key it concerns."""
-    text = str(exc)
-    ours = [line[line.index(RecipeError.PREFIX) :].strip() for line in text.splitlines() if RecipeError.PREFIX in line]
+    ours = recipe_line(exc)
     if ours:
-        return ours[0]
+        return ours
+    text = str(exc)
     lines = [line.strip().lstrip("- ").strip() for line in text.splitlines() if line.strip()]
     noise = (
         "Expected a <class 'NoneType'>",

@@ -63,7 +63,7 @@ def digits_args(root: Path, *extra: str) -> list[str]:
         "--config",
         str(CONFIGS / "image_classification.yaml"),
         "--data",
-        "recipes.data.image.datamodules.DigitsDataModule",
+        "recipes.data.image.datamodule.DigitsDataModule",
         "--trainer.default_root_dir",
         str(root),
         "--trainer.max_epochs",

@@ -260,3 +260,39 @@ def test_list_spaces_keep_their_prefix_and_labels_key_their_trials():
     )
     a, b = suite.runs()
     assert a.optimizer == b.optimizer and a.key != b.key  # a second label is a second submission, trained too
+
+
+def _algoperf_reference(n: int, bases: list[int], seed: int | None) -> np.ndarray:
+    """AlgoPerf's ``generate_sequence`` points, from its published algorithm in the closed form that holds while
+    every point index (101 .. 100 + n) is below every base: one digit, u = (perm_p[i] / p + shift_p) mod 1, where
+    ``RandomState(p)`` shuffles 1..p-1 and then draws the shift; the rows are shuffled by ``RandomState(seed)``."""
+    columns = []
+    for p in bases:
+        rng = np.random.RandomState(p)
+        perm = np.arange(1, p)
+        rng.shuffle(perm)
+        shift = rng.random_sample()
+        columns.append([(perm[i - 1] / p + shift) % 1.0 for i in range(101, 101 + n)])
+    points = np.array(columns).T
+    if seed is not None:
+        np.random.RandomState(seed).shuffle(points)
+    return points
+
+
+def test_algoperf_sequence_gives_algoperf_points():
+    from recipes.benchmark.search_space import algoperf_bases, algoperf_halton
+
+    assert algoperf_bases(1) == [991] and algoperf_bases(2) == [983, 991] and algoperf_bases(3) == [977, 983, 991]
+    assert algoperf_bases(166)[0] == 3 and algoperf_bases(166)[-1] == 991  # 167 odd primes below 1000
+    assert algoperf_bases(167)[-1] == 1997  # one more: below 2000
+    for seed in (None, 0, study_seed(0, 2)):
+        got = np.array(algoperf_halton(15, 2, seed))
+        assert np.allclose(got, _algoperf_reference(15, [983, 991], seed), rtol=0, atol=1e-15)
+    # the seed orders the points and nothing else, as AlgoPerf's unseeded shuffle does
+    assert sorted(map(tuple, algoperf_halton(15, 2, 1))) == sorted(map(tuple, algoperf_halton(15, 2, 2)))
+    points = sample_trials(LR_WD, 5, 7, sequence="algoperf")
+    u = _algoperf_reference(5, [983, 991], 7)
+    assert [p["learning_rate"] for p in points] == pytest.approx(1e-4 * 100.0 ** u[:, 0], rel=1e-12)
+    assert [p["weight_decay"] for p in points] == pytest.approx(u[:, 1], rel=1e-12)
+    listed = [{"learning_rate": 0.1}, {"learning_rate": 0.2}, {"learning_rate": 0.3}]
+    assert sample_trials(listed, 2, 7, sequence="algoperf") == listed[:2]  # AlgoPerf takes the first, in order

@@ -14,7 +14,7 @@ import torch
 from recipes.__main__ import main
 from recipes.benchmark import runner
 from recipes.benchmark.results import load_results, merge_results
-from recipes.data.regression.synthetic import SyntheticRegressionDataModule, least_squares
+from recipes.data.regression.datamodule import SyntheticRegressionDataModule, least_squares
 from tests.conftest import CONFIGS
 
 REGRESSION = {

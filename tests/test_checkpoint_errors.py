@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from recipes.__main__ import main
-from recipes.data.image.datamodules import FashionMNISTDataModule
+from recipes.data.image.datamodule import FashionMNISTDataModule
 from recipes.modules.errors import RecipeError
 from tests.conftest import CONFIGS, QUIET
 
@@ -101,7 +101,7 @@ PROBLEM = {
         "which torch.load(weights_only=True) does not allow"
     ),
     "other_task": (
-        "is a checkpoint of recipes.modules.recommendation.recommender.Recommender, "
+        "is a checkpoint of recipes.modules.recommendation.rating.RatingRecommender, "
         "and the config builds recipes.modules.image.classifier.ImageClassifier"
     ),
     "four_classes": (
@@ -144,7 +144,7 @@ def test_unsafe_checkpoint_is_refused_even_with_weights_only_false(files, tmp_pa
 def test_bad_pretrained_checkpoint_is_one_line(files, tmp_path, capsys, kind):
     code = main(["fit", *DIGITS, "--trainer.default_root_dir", str(tmp_path), "--model.pretrained", str(files[kind])])
     problem = (
-        "(a checkpoint of recipes.modules.recommendation.recommender.Recommender) matches no tensor of SmallCNN"
+        "(a checkpoint of recipes.modules.recommendation.rating.RatingRecommender) matches no tensor of SmallCNN"
         if kind == "other_task"
         else PROBLEM[kind]
     )
@@ -229,3 +229,27 @@ def test_fashion_mnist_root_without_the_files_never_falls_back(tmp_path):
     # the Debian copy exists on this machine; a root the user gave is still the only place looked at
     with pytest.raises(RecipeError, match=f"not found in {tmp_path} and the download failed"):
         FashionMNISTDataModule(root=str(tmp_path), download=False).setup("fit")
+
+
+def test_a_checkpoint_of_the_retired_recommender_class_is_one_line(files, tmp_path, capsys):
+    """Checkpoints written before rating and ranking became two classes name that, with the fix."""
+    old = torch.load(files["other_task"], map_location="cpu", weights_only=True)
+    old["hyper_parameters"]["_class_path"] = "recipes.modules.recommendation.recommender.Recommender"
+    old["hyper_parameters"]["objective"] = "rating"
+    path = tmp_path / "old.ckpt"
+    torch.save(old, path)
+    code = main(["test", *RECOMMENDATION, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(path)])
+    _one_line(capsys, code, "is a checkpoint of recipes.modules.recommendation.recommender.Recommender", "fit it again")
+
+
+def test_a_checkpoint_of_a_moved_class_still_loads(tmp_path):
+    """A class moved to another file keeps reading its checkpoints: they name the old path (``supersedes``)."""
+    args = [*SPEECH, "--trainer.default_root_dir", str(tmp_path), "--data.include", '["digits/*"]']
+    args += ["--model.net_kwargs", "{dim: 16, hidden: 16, layers: 1, cell: lstm}", "--trainer.precision", "32-true"]
+    tiny = ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"]
+    assert main(["fit", *args, *tiny]) == 0
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["_class_path"] == "recipes.modules.speech.recognizer.SpeechRecognizer"
+    ckpt["hyper_parameters"]["_class_path"] = "recipes.modules.speech.ctc.SpeechRecognizer"  # as before the move
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    assert main(["test", *args, *tiny, "--ckpt_path", str(tmp_path / "old.ckpt")]) == 0

@@ -110,7 +110,7 @@ def test_help_and_print_config():
     assert (
         out.returncode == 0
         and "name: adamw" in out.stdout
-        and "class_path: recipes.data.image.datamodules.FashionMNISTDataModule" in out.stdout
+        and "class_path: recipes.data.image.datamodule.FashionMNISTDataModule" in out.stdout
     )
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-import recipes.data.image.datamodules as images
+import recipes.data.image.datamodule as images
 from recipes.data.batching import TensorBatchDataset, batch_loader
-from recipes.data.image.datamodules import DigitsDataModule, FashionMNISTDataModule, MNIST5kDataModule
+from recipes.data.image.datamodule import DigitsDataModule, FashionMNISTDataModule, MNIST5kDataModule
 from recipes.data.image.fashion_mnist import FASHION_MNIST, FASHION_MNIST_DEBIAN, read_idx
 from recipes.modules.errors import RecipeError
 

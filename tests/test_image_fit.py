@@ -13,7 +13,7 @@ import torch
 from torchvision.io import write_png
 
 from recipes.__main__ import main
-from recipes.data.image.datamodules import DigitsDataModule
+from recipes.data.image.datamodule import DigitsDataModule
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 from recipes.modules.optim.callbacks import EMA

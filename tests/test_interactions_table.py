@@ -82,7 +82,7 @@ def test_bad_tables_are_named_by_line(tmp_path):
         with pytest.raises(RecipeError, match=message):
             InteractionsDataModule(interactions=str(tmp_path / "r.csv"))
     (tmp_path / "implicit.csv").write_text("user,item\na,x\na,y\nb,x\n")
-    with pytest.raises(RecipeError, match="no rating column, which task rating predicts.*--data.task ranking"):
+    with pytest.raises(RecipeError, match="no rating column, which task rating predicts.*recommendation_ranking"):
         InteractionsDataModule(interactions=str(tmp_path / "implicit.csv"))
     with pytest.raises(RecipeError, match="split leave_last_out needs when each interaction happened"):
         InteractionsDataModule(interactions=str(tmp_path / "implicit.csv"), task="ranking", split="leave_last_out")

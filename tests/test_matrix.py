@@ -42,7 +42,7 @@ SMALL: dict[str, list[str]] = {
     # real PNG files decoded by two worker processes per loader, in every precision and under DDP
     "image_folder": [*IMAGE_FOLDER_SMALL, "--data.crop_fraction", "1.0"],
     "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
-    "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1}"],
+    "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1, cell: lstm}"],
     "speech_recognition_conformer": [
         *SPEECH,
         "--model.net_kwargs",
@@ -197,3 +197,57 @@ def test_fast_dev_run(name, tmp_path, pretrained_image, small_movielens, tiny_wh
     args = ["--config", str(CONFIGS / f"{name}.yaml"), *QUIET, "--trainer.default_root_dir", str(tmp_path), *small]
     assert main(["fit", *args, "--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"]) == 0
     assert not list(tmp_path.rglob("*.ckpt"))  # a smoke test writes no checkpoint
+
+
+def _task_modules() -> dict[str, str]:
+    """Each task module class of the shipped configs -> the first config that uses it."""
+    import yaml
+
+    out: dict[str, str] = {}
+    for name in RUNNABLE:
+        model = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["model"]
+        out.setdefault(model["class_path"].rsplit(".", 1)[1], name)
+    return out
+
+
+TASK_MODULES = _task_modules()
+
+
+@pytest.mark.parametrize("module", sorted(TASK_MODULES))
+def test_task_module_contract(
+    module, tmp_path, pretrained_image, small_movielens, tiny_whisper, tiny_minilm, image_tree
+):
+    """What the task-module base owns, for every task module: schedule-free optimizers train in train mode and
+    evaluate in eval mode, the settings are stored as plain hyperparameters, and a checkpoint reloads the module."""
+    import lightning as L
+
+    from recipes.cli import build_cli
+
+    name = TASK_MODULES[module]
+    fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
+    fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
+    args = _args(name, tmp_path, "32-true", 1, **fixtures) + ["--trainer.max_epochs", "1"]
+    args += ["--model.optimizer.name", "adamw_schedulefree", "--model.optimizer.fallback", "null"]
+    args += ["--model.optimizer.betas", "null", "--model.optimizer.route", "{}"]
+
+    class Modes(L.Callback):
+        seen: dict[str, set] = {"train": set(), "val": set()}
+
+        def on_train_batch_end(self, trainer, *_):
+            self.seen["train"].add(trainer.optimizers[0].param_groups[0]["train_mode"])
+
+        def on_validation_batch_end(self, trainer, *_):
+            if trainer.optimizers:
+                self.seen["val"].add(trainer.optimizers[0].param_groups[0]["train_mode"])
+
+    cli = build_cli(args, run=False)
+    modes = Modes()
+    cli.trainer.callbacks.append(modes)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert modes.seen == {"train": {True}, "val": {False}}
+    hparams = cli.model.hparams
+    assert hparams["optimizer"]["name"] == "adamw_schedulefree" and isinstance(hparams["scheduler"], dict)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    loaded = type(cli.model).load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+    state, again = cli.model.state_dict(), loaded.state_dict()
+    assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)

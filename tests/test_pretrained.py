@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from recipes.data.image.datamodules import DigitsDataModule
+from recipes.data.image.datamodule import DigitsDataModule
 from recipes.modules.errors import RecipeError
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.init import InitConfig, apply_init

@@ -13,8 +13,11 @@ import torch
 
 from recipes.__main__ import main
 from recipes.data.recommendation.datamodule import InteractionsDataModule
+from recipes.modules.errors import ConfigError
 from recipes.modules.optim import OptimizerConfig, OptimizerSettings
 from recipes.modules.recommendation.metrics import hit_rate, ndcg, target_rank
+from recipes.modules.recommendation.ranking import RankingRecommender
+from recipes.modules.recommendation.rating import RatingRecommender
 from recipes.modules.recommendation.recommender import Recommender
 from tests.conftest import CONFIGS, QUIET
 from tests.test_image_fit import last_metrics
@@ -36,14 +39,10 @@ def _trainer(tmp_path, **kw) -> L.Trainer:
 
 
 def _model(dm: InteractionsDataModule, **kw) -> Recommender:
-    return Recommender(
-        objective=dm.task,
-        num_users=dm.num_users,
-        num_items=dm.num_items,
-        feature_sizes=dm.feature_sizes,
-        rating_mean=dm.rating_mean,
-        **kw,
-    )
+    if dm.task == "rating":
+        kw["rating_mean"] = dm.rating_mean
+    cls = RatingRecommender if dm.task == "rating" else RankingRecommender
+    return cls(num_users=dm.num_users, num_items=dm.num_items, feature_sizes=dm.feature_sizes, **kw)
 
 
 def test_ranking_metrics_by_hand():
@@ -234,3 +233,14 @@ def test_autorec_sees_only_training_ratings_and_beats_global_mean(tmp_path):
     assert scores.shape == (2, dm.num_items) and torch.allclose(
         scores[1, :7], model.net(torch.full((7,), 5), torch.arange(7)), atol=1e-5
     )
+
+
+def test_each_task_module_trains_on_its_own_task(grouplens, tmp_path):  # noqa: F811
+    """Rating and ranking are two modules with their own batches: the base alone, or a module on the other
+    task's data, is one clear error."""
+    with pytest.raises(ConfigError, match="Recommender is the base of the two recommendation tasks"):
+        Recommender(num_users=3, num_items=3)
+    dm = InteractionsDataModule(root=str(grouplens))  # rating data
+    model = RankingRecommender(net="mf", num_users=dm.num_users, num_items=dm.num_items)
+    with pytest.raises(ConfigError, match="data.task is rating, and RankingRecommender trains on ranking.*rating"):
+        _trainer(tmp_path, max_steps=1).fit(model, dm)

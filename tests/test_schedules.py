@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from recipes.data.image.datamodules import DigitsDataModule
+from recipes.data.image.datamodule import DigitsDataModule
 from recipes.modules.errors import RecipeError
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.optim import OptimizerConfig, SchedulerConfig, build_scheduler, lr_multiplier

@@ -288,7 +288,8 @@ def test_bad_listing_is_one_error_naming_its_file_and_line(tmp_path, file, conte
 
 
 def test_settings_are_checked_when_the_datamodule_is_built(tmp_path):
-    with pytest.raises(ConfigError, match="unknown corpus 'kaldi'. Fix: set data.corpus to one of asterisk, libri"):
+    listed = r"unknown corpus 'kaldi'. Fix: choose one of asterisk, librispeech, manifest, folder \(data.corpus\)"
+    with pytest.raises(ConfigError, match=listed):
         SpeechDataModule("kaldi")
     with pytest.raises(ConfigError, match="manifest"):
         SpeechDataModule("manifest")

@@ -18,7 +18,7 @@ import torch
 from recipes.__main__ import main
 from recipes.data.speech.corpora import ASTERISK_ROOT, read_asterisk
 from recipes.modules.errors import ConfigError
-from recipes.modules.speech.ctc import SpeechRecognizer
+from recipes.modules.speech.recognizer import SpeechRecognizer
 from tests.conftest import CONFIGS, QUIET
 
 

@@ -21,6 +21,8 @@ from recipes.data.recommendation.files import read_movielens
 from recipes.modules.init import InitConfig
 from recipes.modules.optim import OptimizerConfig, create_optimizer
 from recipes.modules.pretrained import FinetuneConfig, resolve_pretrained
+from recipes.modules.recommendation.ranking import RankingRecommender
+from recipes.modules.recommendation.rating import RatingRecommender
 from recipes.modules.recommendation.recommender import Recommender
 from tests.conftest import CONFIGS, QUIET, run_recipes
 from tests.test_movielens import grouplens  # noqa: F401 (a fixture)
@@ -32,14 +34,11 @@ TINY = {"max_length": 8, "dim": 8, "grad_items": 4}
 
 def _model(dm: InteractionsDataModule, **kw) -> Recommender:
     kw.setdefault("net_kwargs", TINY)
-    return Recommender(
-        net="text_tower",
-        objective=dm.task,
-        num_users=dm.num_users,
-        num_items=dm.num_items,
-        rating_mean=dm.rating_mean,
-        **kw,
-    )
+    if dm.task == "rating":
+        kw["rating_mean"] = dm.rating_mean
+    cls = RatingRecommender if dm.task == "rating" else RankingRecommender
+    kw.setdefault("net", "text_tower")
+    return cls(num_users=dm.num_users, num_items=dm.num_items, **kw)
 
 
 def test_item_texts_from_both_layouts(grouplens):  # noqa: F811
@@ -191,9 +190,7 @@ def _fit_test_export(small_movielens, tmp_path, caplog) -> None:
 
 def test_ranking_logs_cold_metrics_for_an_id_only_net(small_movielens, tmp_path):
     dm = InteractionsDataModule(root=str(small_movielens), task="ranking", split="leave_last_out")
-    model = Recommender(
-        net="popularity", objective="ranking", num_users=dm.num_users, num_items=dm.num_items, cold_threshold=30
-    )
+    model = RankingRecommender(net="popularity", num_users=dm.num_users, num_items=dm.num_items, cold_threshold=30)
     trainer = L.Trainer(
         logger=False,
         enable_checkpointing=False,
@@ -243,7 +240,7 @@ def test_bad_input(small_movielens, tmp_path):
     assert bad.returncode == 2 and "hold no movie titles" in bad.stderr.strip().splitlines()[-1]
     dm = InteractionsDataModule(root=str(small_movielens))
     with pytest.raises(ValueError, match="has no pretrained backbone"):
-        Recommender(net="mf", num_users=dm.num_users, num_items=dm.num_items, finetune=FinetuneConfig(freeze_epochs=1))
+        _model(dm, net="mf", net_kwargs={}, finetune=FinetuneConfig(freeze_epochs=1))
     with pytest.raises(ValueError, match="cold_threshold must be >= 0"):
         _model(dm, cold_threshold=-1)
     with pytest.raises(ValueError, match="not available"):

@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from recipes.__main__ import main
-from recipes.data.image.datamodules import DigitsDataModule
+from recipes.data.image.datamodule import DigitsDataModule
 from recipes.modules.errors import RecipeError
 from recipes.modules.image.classifier import ImageClassifier
 from recipes.modules.image.weights import load_image_weights

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import lightning as L
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +18,7 @@ import torch
 
 from recipes.data.batching import batch_loader, default_workers
 from recipes.data.columns import StringColumn
+from recipes.data.datamodule import Split, TaskDataModule
 from recipes.data.image.files import ImageFiles, image_transforms
 from recipes.data.image.folder_index import IMAGE_SUFFIXES, LAYOUT, ImageIndex, list_class_folders, read_listing
 from recipes.data.index_cache import DEFAULT_CACHE
@@ -31,7 +31,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SPLITS = ("train", "val", "test")
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(TaskDataModule):
     """Images from class folders or a listing, streamed from disk.
 
     Args:
@@ -222,27 +222,25 @@ class ImageFolderDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.index()
 
-    def _loader(self, dataset: ImageFiles, split: str, shuffle: bool):
-        pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+    def _loader(self, dataset: ImageFiles, split: str):
         return batch_loader(
             dataset,
             self.batch_size,
-            shuffle=shuffle,
+            shuffle=split == "train",
             seed=self.seed,
             num_workers=self.num_workers,
-            pin_memory=pin,
+            pin_memory=self.pin_memory,
             split=split,
             max_bad_fraction=self.max_bad_fraction,
         )
 
-    def train_dataloader(self):
-        return self._loader(self.dataset("train", train=True), "train", shuffle=True)
-
-    def val_dataloader(self):
-        return self._loader(self.dataset("val"), "val", shuffle=False)
-
-    def test_dataloader(self):
-        return self._loader(self.dataset("test"), "test", shuffle=False)
+    def loader(self, split: Split):
+        """``predict``: batches of (image, label or -1, index) of ``data.predict_dir``, else of the test split;
+        ``prediction_names()["index"]`` names each row."""
+        if split == "predict" and self.predict_dir is not None:
+            return self._predict_loader()
+        split = "test" if split == "predict" else split
+        return self._loader(self.dataset(split, train=split == "train"), split)
 
     def _predict_paths(self) -> StringColumn:
         root = Path(self.predict_dir).expanduser()
@@ -251,15 +249,12 @@ class ImageFolderDataModule(L.LightningDataModule):
             raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} image in {root}", "pass a folder of images")
         return StringColumn.of(files)
 
-    def predict_dataloader(self):
-        """Batches of (image, label or -1, index); ``prediction_names()["index"]`` names each row."""
-        if self.predict_dir is None:
-            return self._loader(self.dataset("test"), "test", shuffle=False)
+    def _predict_loader(self):
         paths = self._predict_paths()
         transform = image_transforms(self.image_size, False, self.crop_scale, self.crop_fraction)
         files = ImageFiles(paths, np.full(len(paths), -1), self.in_channels, transform)
         self._predict_names = paths
-        return self._loader(files, "predict", shuffle=False)
+        return self._loader(files, "predict")
 
     def prediction_names(self) -> dict[str, StringColumn]:
         """Each predicted row's file (``recipes.modules.prediction_writer.NamedPredictions``)."""

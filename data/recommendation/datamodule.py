@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Literal, Sequence
 
-import lightning as L
 import torch
 from torch import Tensor
 
 from recipes.data.batching import batch_loader
+from recipes.data.datamodule import Split, TaskDataModule
 from recipes.data.recommendation.encode import movielens_interactions
 from recipes.data.recommendation.events import IdVocab, Interactions
 from recipes.data.recommendation.interactions import InteractionBatches, sample_negatives
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 TABLE_FIX = "give a CSV/TSV/Parquet/.dat table of user,item[,rating[,timestamp]] rows"
 
 
-class InteractionsDataModule(L.LightningDataModule):
+class InteractionsDataModule(TaskDataModule):
     """User-item interactions, from a table or MovieLens 100K, split for rating prediction or ranking.
 
     Args:
@@ -78,7 +78,6 @@ class InteractionsDataModule(L.LightningDataModule):
         "feature_sizes": "feature_sizes",
         "rating_mean": "rating_mean",
         "rating_range": "rating_range",
-        "task": "objective",
     }
 
     def __init__(
@@ -151,7 +150,7 @@ class InteractionsDataModule(L.LightningDataModule):
         if task == "rating" and self.data.rating is None:
             raise DataError(
                 f"{self.data.source} has no rating column, which task rating predicts",
-                "name it with data.columns.rating, or use --data.task ranking for implicit feedback",
+                "name it with data.columns.rating, or rank (implicit feedback): --config recommendation_ranking",
             )
         self._seen: dict[str, SeenItems] = {}
         self.datasets: dict[str, InteractionBatches] = {}
@@ -346,26 +345,13 @@ class InteractionsDataModule(L.LightningDataModule):
         """The data's own ids for the ``user`` and ``item`` index columns of predictions."""
         return {"user": self.data.user_ids, "item": self.data.item_ids}
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool):
-        pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+    def loader(self, split: Split):
         return batch_loader(
             self.datasets[split],
-            batch_size,
-            shuffle=shuffle,
+            self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=split == "train",
             seed=self.seed,
             num_workers=self.num_workers,
-            pin_memory=pin,
+            pin_memory=self.pin_memory,
             split=split,
         )
-
-    def train_dataloader(self):
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self):
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self):
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
-    def predict_dataloader(self):
-        return self._loader("predict", self.eval_batch_size, shuffle=False)

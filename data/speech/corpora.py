@@ -18,7 +18,8 @@ from typing import Callable, Literal
 
 from recipes.data.speech.manifests import read_audiofolder, read_manifest
 from recipes.data.speech.utterances import Source, Utterances, utterances
-from recipes.modules.errors import ConfigError, DataError
+from recipes.modules.errors import DataError
+from recipes.modules.registry import Registry
 
 __all__ = [
     "ASTERISK_HELP",
@@ -129,17 +130,18 @@ class Corpus:
     description: str
 
 
-CORPORA: dict[str, Corpus] = {
-    "asterisk": Corpus(read_asterisk, None, "the Asterisk English prompts (data.root, data.transcripts)"),
-    "librispeech": Corpus(read_librispeech, "root", "a LibriSpeech split folder (data.root)"),
-    "manifest": Corpus(read_manifest, "manifest", "a JSONL or CSV/TSV manifest of audio, text[, duration]"),
-    "folder": Corpus(read_audiofolder, "root", "a Hugging Face audiofolder: data.root with metadata.csv"),
-}
+CORPORA: Registry[Corpus] = Registry(
+    "corpus",
+    [
+        ("asterisk", Corpus(read_asterisk, None, "the Asterisk English prompts (data.root, data.transcripts)")),
+        ("librispeech", Corpus(read_librispeech, "root", "a LibriSpeech split folder (data.root)")),
+        ("manifest", Corpus(read_manifest, "manifest", "a JSONL or CSV/TSV manifest of audio, text[, duration]")),
+        ("folder", Corpus(read_audiofolder, "root", "a Hugging Face audiofolder: data.root with metadata.csv")),
+    ],
+    setting="data.corpus",
+)
 
 
 def get_corpus(name: str) -> Corpus:
     """The source registered as ``name``; an unknown name is a ConfigError listing the names."""
-    found = CORPORA.get(str(name).lower())
-    if found is None:
-        raise ConfigError(f"unknown corpus {name!r}", f"set data.corpus to one of {', '.join(CORPORA)}")
-    return found
+    return CORPORA.lookup(name)

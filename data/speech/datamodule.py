@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import lightning as L
 import numpy as np
 
 from recipes.data.batching import ResumableLoader, default_workers
 from recipes.data.columns import StringColumn
+from recipes.data.datamodule import Split, TaskDataModule
 from recipes.data.index_cache import DEFAULT_CACHE
 from recipes.data.sources import existing_path
 from recipes.data.speech.audio import list_audio
@@ -38,7 +38,7 @@ VOCABULARIES = ("english", "from_data")
 STAGE_SPLITS = {"fit": ("fit", "val"), "validate": ("val",), "predict": ("test",), None: ("fit", "val", "test")}
 
 
-class SpeechDataModule(L.LightningDataModule):
+class SpeechDataModule(TaskDataModule):
     """A speech corpus with a seeded utterance-level train/val/test split, streamed from disk.
 
     Args:
@@ -249,33 +249,23 @@ class SpeechDataModule(L.LightningDataModule):
             self.dataset(split)
 
     # --- loaders ------------------------------------------------------------------------------------
-    def _loader(self, dataset: SpeechFiles, split: str, shuffle: bool) -> ResumableLoader:
-        sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=shuffle, seed=self.seed)
-        pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+    def _predict_split(self) -> str:
+        return "predict" if self.predict_dir or self.predict_paths else "test"
+
+    def loader(self, split: Split) -> ResumableLoader:
+        """Length-bucketed batches; ``predict``: of a folder/list of files, or of the test split
+        (``prediction_names()["index"]`` names each row)."""
+        source = {"train": "fit", "val": "val", "test": self.test_split, "predict": self._predict_split()}[split]
+        dataset = self.dataset(source)
+        sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=split == "train", seed=self.seed)
         return ResumableLoader(
             dataset,
             sampler=sampler,
             num_workers=self.num_workers,
-            pin_memory=pin,
+            pin_memory=self.pin_memory,
             split=split,
             max_bad_fraction=self.max_bad_fraction,
         )
-
-    def train_dataloader(self) -> ResumableLoader:
-        return self._loader(self.dataset("fit"), "train", shuffle=True)
-
-    def val_dataloader(self) -> ResumableLoader:
-        return self._loader(self.dataset("val"), "val", shuffle=False)
-
-    def test_dataloader(self) -> ResumableLoader:
-        return self._loader(self.dataset(self.test_split), "test", shuffle=False)
-
-    def _predict_split(self) -> str:
-        return "predict" if self.predict_dir or self.predict_paths else "test"
-
-    def predict_dataloader(self) -> ResumableLoader:
-        """Batches of a folder/list of files, or of the test split; ``prediction_names()["index"]`` names each row."""
-        return self._loader(self.dataset(self._predict_split()), "predict", shuffle=False)
 
     def prediction_names(self) -> dict[str, StringColumn]:
         """The file of each predicted row (``index`` -> path), for the predictions CSV."""

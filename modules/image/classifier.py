@@ -13,28 +13,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from recipes.modules.compile import CompiledNet, check_compile
-from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
 from recipes.modules.image.nets import build_image_net
 from recipes.modules.image.weights import backbone_prefixes, load_image_weights, parse_pretrained
-from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
-from recipes.modules.optim.backward import FactoryBackward
-from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.init import InitConfig
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 from recipes.modules.pretrained import FinetuneConfig
+from recipes.modules.task import TaskModule
 
 __all__ = ["ImageClassifier"]
 
 
-class ImageClassifier(CompiledNet, FactoryBackward, L.LightningModule):
+class ImageClassifier(TaskModule):
     """Classifies images into ``num_classes`` classes.
 
     Args:
@@ -81,20 +77,8 @@ class ImageClassifier(CompiledNet, FactoryBackward, L.LightningModule):
         finetune: FinetuneConfig = FinetuneConfig(),
     ) -> None:
         super().__init__()
-        check_compile(compile)
-        self.optimizer_config = as_config(OptimizerConfig, optimizer)
-        self.scheduler_config = as_config(SchedulerConfig, scheduler)
-        self.init_config = as_config(InitConfig, init)
-        self.finetune_config = as_config(FinetuneConfig, finetune)
-        save_config_hparams(
-            self,
-            optimizer=self.optimizer_config,
-            scheduler=self.scheduler_config,
-            init=self.init_config,
-            finetune=self.finetune_config,
-        )
-        self.net = build_image_net(net, in_channels, num_classes, image_size, **(net_kwargs or {}))
-        apply_init(self.net, self.init_config)
+        self.configure_training(optimizer, scheduler, compile, init, finetune)
+        self.net = self.initialize(build_image_net(net, in_channels, num_classes, image_size, **(net_kwargs or {})))
         self.head_name = f"net.{self.net.head_name}"
         if pretrained:
             parse_pretrained(pretrained, self.net)  # its form only: the file itself is read when fitting starts
@@ -186,13 +170,3 @@ class ImageClassifier(CompiledNet, FactoryBackward, L.LightningModule):
             "label": [names[i] for i in pred.tolist()] if names else pred,
             "probability": prob,
         }
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        ft = self.finetune_config
-        return [
-            *optimization_callbacks(),
-            *(ft.freeze_callbacks(self.backbone_prefixes()) if ft.freeze_epochs or ft.freeze_steps else []),
-        ]

@@ -228,8 +228,7 @@ def create_optimizer(
     composite = len(plan) > 1 or plan[0][0] != "main" or cfg.switch is not None
     if not composite:
         info = get_optimizer_info(cfg.name)
-        rules = {"lr_mult": cfg.lr_mult, "layer_decay": cfg.layer_decay, "decay_1d": cfg.decay_1d}
-        rules["embedding_weight_decay"] = cfg.embedding_weight_decay
+        rules = cfg.grouping()
         if info.takes_model and any(v for v in rules.values()):
             raise ConfigError(
                 f"{cfg.name} groups the model's parameters itself, so {', '.join(k for k, v in rules.items() if v)}"

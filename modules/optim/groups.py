@@ -18,36 +18,53 @@ Parameters with identical (lr multiplier, weight decay) share one group, so a mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from torch import nn
 
 from recipes.modules.errors import ConfigError
 
-__all__ = ["GroupRules", "ParamGroupSpec", "build_param_groups", "embedding_param_names", "no_decay_names"]
+__all__ = ["Grouping", "GroupRules", "ParamGroupSpec", "build_param_groups", "embedding_param_names", "no_decay_names"]
 
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
 
-@dataclass(frozen=True)
-class GroupRules:
-    """How parameters are split into optimizer groups.
-
-    Args:
-        weight_decay: decoupled weight decay for parameters with ``ndim >= 2``.
+GROUPING_ARGS = """
         decay_1d: also decay biases, normalization weights and other 1-D parameters (usually wrong).
-        embedding_weight_decay: weight decay for embedding tables; None means ``weight_decay``.
-        lr_mult: submodule prefix -> lr multiplier, e.g. ``{"backbone": 0.1}``.
+        embedding_weight_decay: weight decay for embedding tables; None means weight_decay.
+        lr_mult: submodule prefix -> lr multiplier, e.g. ``{backbone: 0.1}``.
         layer_decay: layer-wise lr decay factor in (0, 1]; None turns it off.
-        layer_decay_root: dotted name of the stacked-layer container the decay counts over.
-    """
+        layer_decay_root: dotted name of the stacked-layer container the decay counts over."""
 
-    weight_decay: float = 0.0
+
+@dataclass(frozen=True)
+class Grouping:
     decay_1d: bool = False
     embedding_weight_decay: float | None = None
     lr_mult: dict[str, float] = field(default_factory=dict)
     layer_decay: float | None = None
     layer_decay_root: str | None = None
+
+    def grouping(self) -> dict[str, Any]:
+        """These settings by name (``OptimizerConfig`` holds them beside its optimizer's own)."""
+        return {f.name: getattr(self, f.name) for f in fields(Grouping)}
+
+
+Grouping.__doc__ = "How a model's parameters are split into optimizer groups.\n\n    Args:" + GROUPING_ARGS
+
+
+@dataclass(frozen=True)
+class GroupRules(Grouping):
+    weight_decay: float = 0.0
+
+
+GroupRules.__doc__ = (
+    "The grouping rules of one optimizer part, with its resolved weight decay.\n\n    Args:"
+    + GROUPING_ARGS
+    + """
+        weight_decay: weight decay for parameters with ``ndim >= 2``."""
+)
 
 
 @dataclass

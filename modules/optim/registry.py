@@ -9,7 +9,6 @@ dotted path.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from recipes.modules.errors import ConfigError
+from recipes.modules.registry import Registry
 
 __all__ = ["OptimizerInfo", "get_optimizer_info", "list_optimizers", "register_optimizer"]
 
@@ -94,7 +94,9 @@ class OptimizerInfo:
         return out
 
 
-_REGISTRY: dict[str, OptimizerInfo] = {}
+_REGISTRY: Registry[OptimizerInfo] = Registry(
+    "optimizer", setting="model.optimizer.name", see="python -m recipes list optimizers"
+)
 _EXCLUDED = {"Optimizer", "LBFGS"}  # LBFGS: one param group only and a closure-driven line search.
 
 
@@ -178,10 +180,8 @@ def get_optimizer_info(name: str) -> OptimizerInfo:
     if "." in name:
         cls = _load_dotted(name)
         return OptimizerInfo(name, _const(cls), _first_line(cls), cls.__module__)
-    close = difflib.get_close_matches(key, _REGISTRY, n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "see: python -m recipes list optimizers"
     missing_extra = "" if "lion" in _REGISTRY else " (install recipes[optimizers] for Lion, LAMB, Adan, Prodigy...)"
-    raise ConfigError(f"unknown optimizer {name!r}", hint + missing_extra)
+    raise _REGISTRY.unknown(name, missing_extra)
 
 
 def list_optimizers(filter: str = "") -> list[OptimizerInfo]:

@@ -22,6 +22,7 @@ from typing import Callable, Literal
 import torch
 
 from recipes.modules.errors import ConfigError
+from recipes.modules.registry import Registry
 
 __all__ = ["Schedule", "SchedulerConfig", "SCHEDULES", "lr_multiplier", "build_scheduler"]
 
@@ -58,25 +59,33 @@ def _wsd(step: int, total: int, warmup: int, m: float, decay_fraction: float) ->
     return 1.0 if step < start else 1.0 - (1.0 - m) * min(1.0, (step - start + 1) / (total - start))
 
 
-SCHEDULES: dict[str, Schedule] = {
-    s.name: s
-    for s in (
-        Schedule("cosine", "linear warmup, then cosine decay to min_lr_ratio at the last step", _cosine),
-        Schedule("linear", "linear warmup, then linear decay to min_lr_ratio at the last step", _linear),
-        Schedule("constant", "linear warmup, then the peak lr to the end", lambda *_: 1.0),
-        Schedule(
-            "inverse_sqrt",
-            "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio",
-            _inverse_sqrt,
-        ),
-        Schedule(
-            "wsd", "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps", _wsd
-        ),
-        Schedule(
-            "none", "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)", None
-        ),
-    )
-}
+SCHEDULES: Registry[Schedule] = Registry(
+    "schedule",
+    (
+        (s.name, s)
+        for s in (
+            Schedule("cosine", "linear warmup, then cosine decay to min_lr_ratio at the last step", _cosine),
+            Schedule("linear", "linear warmup, then linear decay to min_lr_ratio at the last step", _linear),
+            Schedule("constant", "linear warmup, then the peak lr to the end", lambda *_: 1.0),
+            Schedule(
+                "inverse_sqrt",
+                "linear warmup, then lr * sqrt(warmup / step) (Transformer-style), floored at min_lr_ratio",
+                _inverse_sqrt,
+            ),
+            Schedule(
+                "wsd",
+                "warmup-stable-decay: warmup, peak lr, then linear decay over the last decay_fraction of steps",
+                _wsd,
+            ),
+            Schedule(
+                "none",
+                "no scheduler at all: the optimizer's lr is used as is (schedule-free optimizers need none)",
+                None,
+            ),
+        )
+    ),
+    setting="model.scheduler.name",
+)
 ScheduleName = Literal[tuple(SCHEDULES)]  # the names above, so --help lists them
 
 
@@ -99,8 +108,7 @@ class SchedulerConfig:
     decay_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.name not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.name!r}", f"choose one of {', '.join(SCHEDULES)}")
+        SCHEDULES.lookup(self.name)
         if self.warmup_steps < 0 or not 0.0 <= self.warmup_fraction < 1.0:
             raise ConfigError(
                 "warmup must be >= 0 steps and a fraction in [0, 1)", "fix scheduler.warmup_steps / warmup_fraction"
@@ -120,8 +128,8 @@ def lr_multiplier(
     step: int, *, name: str, total: int, warmup: int, min_ratio: float, decay_fraction: float = 0.2
 ) -> float:
     """The factor applied to each group's peak lr at optimizer step ``step`` (0-based)."""
-    schedule = SCHEDULES.get(name)
-    if schedule is None or schedule.decay is None:
+    schedule = SCHEDULES.lookup(name)
+    if schedule.decay is None:
         raise ConfigError(
             f"no lr multiplier for schedule {name!r}",
             f"choose one of {', '.join(n for n, s in SCHEDULES.items() if s.decay)}",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from recipes.modules.config import as_config
 from recipes.modules.errors import ConfigError
-from recipes.modules.optim.groups import GroupRules
+from recipes.modules.optim.groups import GROUPING_ARGS, Grouping, GroupRules
 from recipes.modules.optim.registry import get_optimizer_info
 
 __all__ = ["DEFAULT_WEIGHT_DECAY", "OptimizerSettings", "SwitchConfig", "OptimizerConfig", "optimizer_dict"]
@@ -116,15 +116,10 @@ Part = Literal["main", "fallback"]
 
 
 @dataclass(frozen=True)
-class OptimizerConfig(OptimizerSettings):
+class OptimizerConfig(OptimizerSettings, Grouping):
     fallback: OptimizerSettings | None = None
     route: dict[str, Part] = field(default_factory=dict)
     switch: SwitchConfig | None = None
-    decay_1d: bool = False
-    embedding_weight_decay: float | None = None
-    lr_mult: dict[str, float] = field(default_factory=dict)
-    layer_decay: float | None = None
-    layer_decay_root: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -156,14 +151,7 @@ class OptimizerConfig(OptimizerSettings):
 
     def rules(self, weight_decay: float) -> GroupRules:
         """The grouping rules, with ``weight_decay`` (one part's resolved value) for ``ndim >= 2`` weights."""
-        return GroupRules(
-            weight_decay,
-            self.decay_1d,
-            self.embedding_weight_decay,
-            dict(self.lr_mult),
-            self.layer_decay,
-            self.layer_decay_root,
-        )
+        return GroupRules(**{**self.grouping(), "lr_mult": dict(self.lr_mult)}, weight_decay=weight_decay)
 
 
 OptimizerConfig.__doc__ = (
@@ -177,12 +165,8 @@ OptimizerConfig.__doc__ = (
             matrix), biases and norms go to the fallback.
         route: name prefix -> main or fallback, overriding that rule; the longest matching prefix wins, and
             ``""`` matches every parameter.
-        switch: another optimizer that takes over every parameter at a step or a fraction of the run.
-        decay_1d: also decay biases, normalization weights and other 1-D parameters.
-        embedding_weight_decay: weight decay for embedding tables; None means weight_decay.
-        lr_mult: submodule prefix -> lr multiplier, e.g. ``{backbone: 0.1}``.
-        layer_decay: layer-wise lr decay factor in (0, 1]; None turns it off.
-        layer_decay_root: dotted name of the stacked layers that layer_decay counts over."""
+        switch: another optimizer that takes over every parameter at a step or a fraction of the run."""
+    + GROUPING_ARGS
 )
 
 

@@ -15,6 +15,8 @@ __all__ = ["InteractionData"]
 class InteractionData(Protocol):
     """The data side of a recommender."""
 
+    task: str  # rating or ranking: which of the two task modules trains on it
+
     @property
     def user_ids(self) -> Sequence[Any]:
         """The users' own ids, by index (stored in checkpoints, checked when one is loaded)."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.errors import ConfigError
 from recipes.modules.recommendation.autorec import AutoRec
 from recipes.modules.recommendation.dlrm import DLRM
 from recipes.modules.recommendation.mf import MatrixFactorization
 from recipes.modules.recommendation.neumf import NeuMF
 from recipes.modules.recommendation.scoring import PairScorer, Popularity
 from recipes.modules.recommendation.text_tower import TextTower
+from recipes.modules.registry import Registry, construct
 
 __all__ = ["RecNetInfo", "REC_NETS", "build_rec_net"]
 
@@ -32,44 +32,45 @@ class RecNetInfo:
     trainable: bool = True
 
 
-REC_NETS: dict[str, RecNetInfo] = {
-    i.name: i
-    for i in [
-        RecNetInfo("mf", MatrixFactorization, "biased matrix factorization: global + user + item bias + dot product"),
-        RecNetInfo("neumf", NeuMF, "NeuMF (He et al., 2017): GMF and MLP towers joined by a linear layer"),
-        RecNetInfo(
-            "autorec",
-            AutoRec,
-            "I-AutoRec (Sedhain et al., 2015): each item's training ratings through a sigmoid autoencoder",
-        ),
-        RecNetInfo(
-            "dlrm",
-            DLRM,
-            "DLRM-style: side features, bottom MLP, pairwise dot interactions, top MLP",
-            uses_features=True,
-        ),
-        RecNetInfo(
-            "text_tower",
-            TextTower,
-            "user embeddings against a fine-tuned pretrained text encoder (MiniLM) over item titles, years, genres; "
-            "hybrid with ID embeddings",
-        ),
-        RecNetInfo(
-            "popularity", Popularity, "baseline: items scored by their training-set popularity", trainable=False
-        ),
-    ]
-}
+REC_NETS: Registry[RecNetInfo] = Registry(
+    "recommendation network",
+    (
+        (i.name, i)
+        for i in [
+            RecNetInfo(
+                "mf", MatrixFactorization, "biased matrix factorization: global + user + item bias + dot product"
+            ),
+            RecNetInfo("neumf", NeuMF, "NeuMF (He et al., 2017): GMF and MLP towers joined by a linear layer"),
+            RecNetInfo(
+                "autorec",
+                AutoRec,
+                "I-AutoRec (Sedhain et al., 2015): each item's training ratings through a sigmoid autoencoder",
+            ),
+            RecNetInfo(
+                "dlrm",
+                DLRM,
+                "DLRM-style: side features, bottom MLP, pairwise dot interactions, top MLP",
+                uses_features=True,
+            ),
+            RecNetInfo(
+                "text_tower",
+                TextTower,
+                "user embeddings against a fine-tuned pretrained text encoder (MiniLM) over item titles, years, "
+                "genres; "
+                "hybrid with ID embeddings",
+            ),
+            RecNetInfo(
+                "popularity", Popularity, "baseline: items scored by their training-set popularity", trainable=False
+            ),
+        ]
+    ),
+    setting="model.net",
+)
 
 
 def get_rec_net(name: str) -> RecNetInfo:
     """Look a network up by name; an unknown name fails with the closest ones."""
-    if name.lower() in REC_NETS:
-        return REC_NETS[name.lower()]
-    close = difflib.get_close_matches(name.lower(), REC_NETS, n=3, cutoff=0.4)
-    raise ConfigError(
-        f"unknown recommendation network {name!r}",
-        f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(REC_NETS)}",
-    )
+    return REC_NETS.lookup(name)
 
 
 def build_rec_net(
@@ -84,9 +85,4 @@ def build_rec_net(
                 "use recipes.data.recommendation.datamodule.InteractionsDataModule",
             )
         kwargs["feature_sizes"] = feature_sizes
-    try:
-        return info.cls(num_users=num_users, num_items=num_items, **kwargs)
-    except RecipeError:  # already one line with its fix
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"network {name!r} rejected its arguments: {exc}", "fix model.net_kwargs") from None
+    return construct(name, info.cls, num_users=num_users, num_items=num_items, **kwargs)

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanSquaredError
 
-from recipes.modules.compile import CompiledNet, check_compile
-from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
-from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
-from recipes.modules.optim.backward import FactoryBackward
-from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.init import InitConfig
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
+from recipes.modules.task import TaskModule
 
 __all__ = ["LinearRegression", "KnownOptimum"]
 
@@ -32,7 +28,7 @@ class KnownOptimum(Protocol):
     optimum: tuple[Tensor, Tensor]
 
 
-class LinearRegression(CompiledNet, FactoryBackward, L.LightningModule):
+class LinearRegression(TaskModule):
     """Least-squares linear regression.
 
     Args:
@@ -53,15 +49,8 @@ class LinearRegression(CompiledNet, FactoryBackward, L.LightningModule):
         init: InitConfig = InitConfig(),
     ) -> None:
         super().__init__()
-        check_compile(compile)
-        self.optimizer_config = as_config(OptimizerConfig, optimizer)
-        self.scheduler_config = as_config(SchedulerConfig, scheduler)
-        self.init_config = as_config(InitConfig, init)
-        save_config_hparams(
-            self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config
-        )
-        self.net = nn.Linear(dim, 1)
-        apply_init(self.net, self.init_config)
+        self.configure_training(optimizer, scheduler, compile, init)
+        self.net = self.initialize(nn.Linear(dim, 1))
         self.optimum: tuple[Tensor, Tensor] | None = None
         # Metric objects sum over every rank's batches, so the MSE under DDP is the one-process MSE.
         self.val_mse, self.test_mse = MeanSquaredError(), MeanSquaredError()
@@ -111,9 +100,3 @@ class LinearRegression(CompiledNet, FactoryBackward, L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         x, y, index = batch
         return {"index": index, "prediction": self(x).float(), "target": y}
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        return optimization_callbacks()

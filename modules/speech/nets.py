@@ -15,7 +15,7 @@ import torchaudio
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from recipes.modules.errors import ConfigError, RecipeError
+from recipes.modules.registry import Registry, construct
 
 __all__ = ["LogMelFrontEnd", "ConvSubsampling", "ConformerCTC", "CRNNCTC", "SPEECH_NETS", "build_speech_net"]
 
@@ -201,16 +201,11 @@ class CRNNCTC(nn.Module):
         return self.head(self.dropout(x)), lengths
 
 
-SPEECH_NETS: dict[str, Callable[..., nn.Module]] = {"conformer": ConformerCTC, "crnn": CRNNCTC}
+SPEECH_NETS: Registry[Callable[..., nn.Module]] = Registry(
+    "speech network", [("conformer", ConformerCTC), ("crnn", CRNNCTC)], setting="model.net"
+)
 
 
 def build_speech_net(name: str, vocab_size: int, n_mels: int, **kwargs) -> nn.Module:
     """Build a CTC speech encoder by name (``conformer`` or ``crnn``)."""
-    if name.lower() not in SPEECH_NETS:
-        raise ConfigError(f"unknown speech network {name!r}", f"choose one of {', '.join(SPEECH_NETS)}")
-    try:
-        return SPEECH_NETS[name.lower()](vocab_size=vocab_size, n_mels=n_mels, **kwargs)
-    except RecipeError:  # already one line with its fix
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"network {name!r} rejected its arguments: {exc}", "fix model.net_kwargs") from None
+    return construct(name, SPEECH_NETS.lookup(name), vocab_size=vocab_size, n_mels=n_mels, **kwargs)

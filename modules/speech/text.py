@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from recipes.modules.errors import ConfigError
+from recipes.modules.registry import Registry
 
 __all__ = [
     "BLANK",
@@ -135,23 +136,24 @@ class Normalizer:
     description: str
 
 
-NORMALIZERS: dict[str, Normalizer] = {
-    n.name: n
-    for n in (
-        Normalizer("english", normalize_text, "English: lowercase, numbers spelled out in words, a-z and apostrophes"),
-        Normalizer("basic", normalize_basic, "any language: NFKC, casefold, letters, marks and digits kept"),
-    )
-}
+NORMALIZERS: Registry[Normalizer] = Registry(
+    "normalization",
+    (
+        (n.name, n)
+        for n in (
+            Normalizer(
+                "english", normalize_text, "English: lowercase, numbers spelled out in words, a-z and apostrophes"
+            ),
+            Normalizer("basic", normalize_basic, "any language: NFKC, casefold, letters, marks and digits kept"),
+        )
+    ),
+    setting="data.normalization",
+)
 
 
 def get_normalizer(name: str) -> Callable[[str], str]:
     """The normalizing function registered as ``name``; an unknown name is a ConfigError listing the names."""
-    found = NORMALIZERS.get(str(name).lower())
-    if found is None:
-        raise ConfigError(
-            f"unknown normalization {name!r}", f"use one of {', '.join(NORMALIZERS)} (data.normalization)"
-        )
-    return found.normalize
+    return NORMALIZERS.lookup(name).normalize
 
 
 class Vocabulary:

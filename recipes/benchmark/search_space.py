@@ -11,6 +11,12 @@ Two forms, read from JSON or YAML (a file, or inline in the suite) exactly as Al
 
 Every study has its own seed (``study_seed``), so studies get different points; the points of a study are a
 prefix of its sequence, so raising the number of trials keeps the trials already run.
+
+``sequence: algoperf`` draws AlgoPerf's own points instead (``algoperf_halton``, after ``algoperf/halton.py``:
+odd primes below 1000 as bases, a digit permutation and a shift per base from ``RandomState(base)``, the first
+100 points skipped, the points shuffled), with the shuffle seeded by the study's seed, so an AlgoPerf
+``tuning_search_space.json`` gives the points AlgoPerf draws after ``numpy.random.seed(seed)``; a list search
+space gives its first points in order, as AlgoPerf's does.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 from recipes.modules.errors import ConfigError
 
-__all__ = ["load_search_space", "check_search_space", "sample_trials", "study_seed"]
+__all__ = ["load_search_space", "check_search_space", "sample_trials", "study_seed", "algoperf_halton"]
 
 SearchSpace = dict[str, dict[str, Any]] | list[dict[str, Any]]
 
@@ -110,6 +116,55 @@ def halton(n: int, dims: int, seed: int | None) -> list[list[float]]:
     return qmc.Halton(d=dims, scramble=seed is not None, seed=seed).random(n).tolist()
 
 
+def _odd_primes_below(limit: int) -> list[int]:
+    """The odd primes below ``limit`` (2 is not among AlgoPerf's bases)."""
+    sieve = bytearray([1]) * limit
+    sieve[:2] = b"\x00\x00"
+    for i in range(2, int(limit**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytearray(len(sieve[i * i :: i]))
+    return [p for p in range(3, limit, 2) if sieve[p]]
+
+
+def algoperf_bases(dims: int) -> list[int]:
+    """AlgoPerf's bases for ``dims`` dimensions: the odd primes below 1000 k (k = 1, 2, ... until there are more
+    than ``dims``), all but the largest, the last ``dims`` of them: 983 and 991 for two dimensions."""
+    k = 1
+    while len(primes := _odd_primes_below(1000 * k)) < dims + 1:
+        k += 1
+    return primes[-dims - 1 : -1]
+
+
+def algoperf_halton(n: int, dims: int, seed: int | None, skip: int = 100) -> list[list[float]]:
+    """``n`` points in [0, 1)^dims drawn as AlgoPerf's ``generate_sequence`` draws them (see the module
+    docstring): point i (from ``skip + 1`` on) has, in each base p, the radical inverse of i with its digits
+    mapped through a permutation of 1..p-1 (0 stays 0) that ``RandomState(p)`` shuffles, plus a shift drawn next
+    from the same generator, modulo 1. The points are shuffled by ``RandomState(seed)`` (AlgoPerf: numpy's
+    global generator); None keeps their order."""
+    import numpy as np
+
+    columns = []
+    for p in algoperf_bases(dims):
+        rng = np.random.RandomState(p)
+        digits = list(range(1, p))
+        rng.shuffle(digits)
+        digits = [0, *digits]
+        shift = rng.random_sample()
+        column = []
+        for i in range(skip + 1, skip + n + 1):
+            u, scale = 0.0, p
+            while i:
+                u += digits[i % p] / scale
+                scale *= p
+                i //= p
+            column.append(math.fmod(u + shift, 1.0))
+        columns.append(column)
+    points = [list(row) for row in zip(*columns)] if dims else [[] for _ in range(n)]
+    if seed is not None:
+        np.random.RandomState(seed).shuffle(points)
+    return points
+
+
 def _value(entry: dict[str, Any], u: float) -> Any:
     if "feasible_points" in entry:
         points = entry["feasible_points"]
@@ -120,16 +175,19 @@ def _value(entry: dict[str, Any], u: float) -> Any:
     return lo + u * (hi - lo)
 
 
-def sample_trials(space: SearchSpace, trials: int, seed: int | None) -> list[dict[str, Any]]:
+def sample_trials(space: SearchSpace, trials: int, seed: int | None, sequence: str = "scipy") -> list[dict[str, Any]]:
     """The ``trials`` points of one study (see the module docstring); ``seed`` None gives the unscrambled
-    sequence (for checking against known values)."""
+    sequence (for checking against known values); ``sequence``: scipy (this project's) or algoperf."""
     if isinstance(space, list):
         if trials > len(space):
             raise ConfigError(
                 f"the search space lists {len(space)} points but a study runs {trials} trials",
                 f"list at least {trials} points or set trials: {len(space)}",
             )
+        if sequence == "algoperf":
+            return [dict(point) for point in space[:trials]]
         order = random.Random(seed).sample(range(len(space)), len(space))  # a permutation: more trials, same prefix
         return [dict(space[i]) for i in order[:trials]]
     names = list(space)
-    return [{k: _value(space[k], u) for k, u in zip(names, row)} for row in halton(trials, len(names), seed)]
+    draw = algoperf_halton if sequence == "algoperf" else halton
+    return [{k: _value(space[k], u) for k, u in zip(names, row)} for row in draw(trials, len(names), seed)]

@@ -260,6 +260,9 @@ class Suite:
         studies: independent repetitions of the tuning; a workload's time is the median over studies.
         trials: trials per study under external tuning (default 5, AlgoPerf's); refused under self-tuning.
         tuning_seed: seeds the studies' quasi-random sequences; study j draws with ``study_seed(tuning_seed, j)``.
+        sequence: the quasi-random points: ``scipy`` (a scrambled Halton sequence per study, a prefix of it per
+            study, so more trials keep those run) or ``algoperf`` (AlgoPerf's own points and shuffle,
+            ``recipes.benchmark.search_space.algoperf_halton``).
         self_tuning_budget_factor: the self-tuning ruleset's budget multiplier (AlgoPerf: 1.5).
         initializers: initializer settings (``InitConfig`` keys) to cross with the submissions; empty keeps
             each task config's own initializer.
@@ -279,6 +282,7 @@ class Suite:
     studies: int = 3
     trials: int | None = None
     tuning_seed: int = 0
+    sequence: Literal["scipy", "algoperf"] = "scipy"
     self_tuning_budget_factor: float = 1.5
     initializers: list[dict[str, Any]] = field(default_factory=list)
     baseline: str = "adamw"
@@ -386,7 +390,8 @@ class Suite:
         """The hyperparameters of study ``study``'s trials for submission ``o``."""
         if self.ruleset == "self_tuning":
             return [{}]
-        return sample_trials(self.search_space(o), self.trials_per_study, study_seed(self.tuning_seed, study))
+        seed = study_seed(self.tuning_seed, study)
+        return sample_trials(self.search_space(o), self.trials_per_study, seed, self.sequence)
 
     def runs(self, only: list[str] | None = None) -> list[Run]:
         """Every trial, workload by workload, then submission, initializer, study and trial."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.resources
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import lightning as L
 import numpy as np
 import torch
 from torchvision.transforms import v2
 
 from recipes.data.batching import TensorBatchDataset, batch_loader
+from recipes.data.datamodule import Split, TaskDataModule
 from recipes.data.image.fashion_mnist import FASHION_MNIST_DEBIAN, read_fashion_mnist
 from recipes.data.image.folders import ImageFolderSet
 from recipes.data.sources import existing_path
@@ -25,15 +25,15 @@ from recipes.modules.errors import ConfigError
 __all__ = ["ImageDataModule", "FashionMNISTDataModule", "MNIST5kDataModule", "DigitsDataModule"]
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(TaskDataModule):
     """In-memory image classification data with a seeded validation split carved from train.
 
     Subclasses implement ``load() -> (train_x, train_y, test_x, test_y)`` with uint8 ``(N, C, H, W)``
     images and int64 labels, and set ``classes``.
 
     Args:
-        batch_size: samples per batch (per device).
-        val_size: training samples held out for validation (seeded).
+        batch_size: samples per batch (per device); None: the data set's own (``default_sizes``).
+        val_size: training samples held out for validation (seeded); None: the data set's own.
         seed: seed of the validation split and the shuffling.
         augment: random crop (padding 2) and horizontal flip on training batches.
         augment_chunk: v2 transforms draw one random setting per call, so a batch is augmented in
@@ -41,7 +41,6 @@ class ImageDataModule(L.LightningDataModule):
         predict_dir: a folder of PNG/JPEG files to classify with ``predict``; None predicts the test split.
     """
 
-    # This datamodule's attribute -> the model argument the CLI sets from it (recipes/cli.py, when both exist).
     model_links: ClassVar[dict[str, str]] = {
         "num_classes": "num_classes",
         "in_channels": "in_channels",
@@ -49,8 +48,10 @@ class ImageDataModule(L.LightningDataModule):
         "classes": "class_names",
     }
 
-    # What the model needs to know (linked into its arguments by the CLI) and the pixel statistics.
+    # What the model needs to know (linked into its arguments by the CLI), the pixel statistics, and the
+    # data set's own batch size and validation size.
     classes: tuple[str, ...] = ()
+    default_sizes: ClassVar[tuple[int, int]] = (256, 5000)
     in_channels: int = 1
     image_size: int = 28
     mean: float = 0.5
@@ -58,14 +59,16 @@ class ImageDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 256,
-        val_size: int = 5000,
+        batch_size: int | None = None,
+        val_size: int | None = None,
         seed: int = 0,
         augment: bool = False,
         augment_chunk: int = 16,
         predict_dir: str | None = None,
     ) -> None:
         super().__init__()
+        batch_size = self.default_sizes[0] if batch_size is None else batch_size
+        val_size = self.default_sizes[1] if val_size is None else val_size
         if batch_size < 1 or val_size < 0 or augment_chunk < 1:
             raise ConfigError("batch_size and augment_chunk must be >= 1 and val_size >= 0", "fix the data settings")
         if predict_dir is not None:
@@ -103,17 +106,10 @@ class ImageDataModule(L.LightningDataModule):
         if stage == "predict" and self.predict_dir:
             self.predict_set = ImageFolderSet(self.predict_dir, self.in_channels, self.image_size)
 
-    def train_dataloader(self):
-        return batch_loader(self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
-
-    def val_dataloader(self):
-        return batch_loader(self.splits["val"], self.batch_size, shuffle=False)
-
-    def test_dataloader(self):
-        return batch_loader(self.splits["test"], self.batch_size, shuffle=False)
-
-    def predict_dataloader(self):
-        """Batches of (image, label or -1, index); ``prediction_names()["index"]`` names each row."""
+    def loader(self, split: Split):
+        """``predict``: batches of (image, label or -1, index); ``prediction_names()["index"]`` names each row."""
+        if split != "predict":
+            return batch_loader(self.splits[split], self.batch_size, shuffle=split == "train", seed=self.seed)
         if self.predict_set is not None:
             x = self.predict_set.images
             y = torch.full((len(x),), -1, dtype=torch.long)
@@ -144,23 +140,14 @@ class FashionMNISTDataModule(ImageDataModule):
         root: an existing folder holding the four official IDX files (gzipped or not), or receiving the
             download; nothing else is tried. None: the Debian package, then the download.
         download: try the official download when no local copy exists.
+        **kwargs: batch_size (256), val_size (5,000) and the other settings of ``ImageDataModule``.
     """
 
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
     mean, std = 0.2860, 0.3530
 
-    def __init__(
-        self,
-        root: str | None = None,
-        download: bool = True,
-        batch_size: int = 256,
-        val_size: int = 5000,
-        seed: int = 0,
-        augment: bool = False,
-        augment_chunk: int = 16,
-        predict_dir: str | None = None,
-    ) -> None:
-        super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
+    def __init__(self, root: str | None = None, download: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if root is not None:
             existing_path(
                 root,
@@ -192,22 +179,16 @@ class MNIST5kDataModule(ImageDataModule):
 
     Args:
         test_size: images held out as the test split.
+        **kwargs: batch_size (128), val_size (500) and the other settings of ``ImageDataModule``.
     """
 
     classes = tuple(str(d) for d in range(10))
     mean, std = 0.1307, 0.3081
 
-    def __init__(
-        self,
-        test_size: int = 1000,
-        batch_size: int = 128,
-        val_size: int = 500,
-        seed: int = 0,
-        augment: bool = False,
-        augment_chunk: int = 16,
-        predict_dir: str | None = None,
-    ) -> None:
-        super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
+    default_sizes = (128, 500)
+
+    def __init__(self, test_size: int = 1000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.test_size = test_size
 
     def load(self):
@@ -226,22 +207,16 @@ class DigitsDataModule(ImageDataModule):
 
     Args:
         test_size: images held out as the test split.
+        **kwargs: batch_size (64), val_size (200) and the other settings of ``ImageDataModule``.
     """
 
     classes = tuple(str(d) for d in range(10))
     image_size = 8
 
-    def __init__(
-        self,
-        test_size: int = 297,
-        batch_size: int = 64,
-        val_size: int = 200,
-        seed: int = 0,
-        augment: bool = False,
-        augment_chunk: int = 16,
-        predict_dir: str | None = None,
-    ) -> None:
-        super().__init__(batch_size, val_size, seed, augment, augment_chunk, predict_dir)
+    default_sizes = (64, 200)
+
+    def __init__(self, test_size: int = 297, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.test_size = test_size
 
     def load(self):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import lightning as L
 import torch
 
 from recipes.data.batching import TensorBatchDataset, batch_loader
+from recipes.data.datamodule import Split, TaskDataModule
 from recipes.modules.errors import ConfigError
 
 __all__ = ["SyntheticRegressionDataModule", "least_squares"]
@@ -26,7 +26,7 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     return sol[:-1], sol[-1]
 
 
-class SyntheticRegressionDataModule(L.LightningDataModule):
+class SyntheticRegressionDataModule(TaskDataModule):
     """Seeded synthetic linear-regression data.
 
     Args:
@@ -77,17 +77,13 @@ class SyntheticRegressionDataModule(L.LightningDataModule):
     def dim(self) -> int:
         return self.hparams.dim
 
-    def train_dataloader(self):
-        return batch_loader(self.train_set, self.hparams.batch_size, shuffle=True, seed=self.hparams.seed)
-
-    def val_dataloader(self):
-        return batch_loader(self.val_set, 4096, shuffle=False)
-
-    def test_dataloader(self):
-        return self.val_dataloader()
-
-    def predict_dataloader(self):
-        """The validation samples with their index; ``prediction_names()["index"]`` names each row."""
+    def loader(self, split: Split):
+        """``val`` and ``test`` are the validation samples; ``predict``: them with their index
+        (``prediction_names()["index"]`` names each row)."""
+        if split == "train":
+            return batch_loader(self.train_set, self.hparams.batch_size, shuffle=True, seed=self.hparams.seed)
+        if split != "predict":
+            return batch_loader(self.val_set, 4096, shuffle=False)
         x, y = self.val_set.tensors
         return batch_loader(TensorBatchDataset(x, y, torch.arange(len(x))), 4096, shuffle=False)
 

@@ -4,29 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import lightning as L
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from recipes.modules.compile import CompiledNet, check_compile
-from recipes.modules.config import as_config, save_config_hparams
-from recipes.modules.init import InitConfig, apply_init
-from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
-from recipes.modules.optim.backward import FactoryBackward
-from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.init import InitConfig
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 from recipes.modules.speech.decoding import decode_batch
 from recipes.modules.speech.metrics import log_transcription_metrics
 from recipes.modules.speech.nets import LogMelFrontEnd, build_speech_net
 from recipes.modules.speech.text import BLANK, ENGLISH, Vocabulary, check_saved_vocabulary, get_normalizer
+from recipes.modules.task import TaskModule
 
 __all__ = ["SpeechRecognizer"]
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class SpeechRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
+class SpeechRecognizer(TaskModule):
     """Transcribes speech to characters with CTC.
 
     Args:
@@ -48,6 +44,8 @@ class SpeechRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
         init: the initializer of the freshly built network (shared factory).
     """
 
+    supersedes = {"recipes.modules.speech.ctc.SpeechRecognizer": None}  # this class, before a rename
+
     def __init__(
         self,
         net: str = "crnn",
@@ -65,20 +63,13 @@ class SpeechRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
         init: InitConfig = InitConfig(),
     ) -> None:
         super().__init__()
-        check_compile(compile)
+        self.configure_training(optimizer, scheduler, compile, init)
         self.vocabulary = Vocabulary(vocabulary) if vocabulary is not None else ENGLISH
         self.normalize = get_normalizer(normalization)
-        self.optimizer_config = as_config(OptimizerConfig, optimizer)
-        self.scheduler_config = as_config(SchedulerConfig, scheduler)
-        self.init_config = as_config(InitConfig, init)
-        save_config_hparams(
-            self, optimizer=self.optimizer_config, scheduler=self.scheduler_config, init=self.init_config
-        )
         self.hparams.vocabulary = list(self.vocabulary.symbols)  # None is stored as the list it stands for
         masks = {} if spec_augment else {"freq_masks": 0, "time_masks": 0}
         self.front = LogMelFrontEnd(sample_rate, n_mels, **masks)
-        self.net = build_speech_net(net, len(self.vocabulary), n_mels, **(net_kwargs or {}))
-        apply_init(self.net, self.init_config)
+        self.net = self.initialize(build_speech_net(net, len(self.vocabulary), n_mels, **(net_kwargs or {})))
         self.train_cer = CharErrorRate()
         self.val_cer, self.val_wer = CharErrorRate(), WordErrorRate()
         # The loss as a metric: Lightning's sync_dist mean truncates the summed batch sizes to an integer under DDP.
@@ -123,9 +114,3 @@ class SpeechRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_saved_vocabulary((checkpoint.get("hyper_parameters") or {}).get("vocabulary"), self.vocabulary)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        return optimization_callbacks()

@@ -6,7 +6,7 @@ module turns waves into Whisper's log-mel features (padded to 30 s, as Whisper's
 targets back into their normalized text (with the data's ``vocabulary``) and that into Whisper tokens, and
 trains with the decoder's cross-entropy. Validation, test and predict decode with ``generate``; CER/WER
 compare the hypothesis, normalized with the data's ``normalization``, with the normalized reference exactly
-as ``recipes.modules.speech.ctc`` does, so the numbers of the two recipes are comparable.
+as ``recipes.modules.speech.recognizer`` does, so the numbers of the two recipes are comparable.
 """
 
 from __future__ import annotations
@@ -14,19 +14,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 from transformers.modeling_outputs import BaseModelOutput
 
-from recipes.modules.compile import CompiledNet, check_compile
-from recipes.modules.config import as_config, save_config_hparams
 from recipes.modules.errors import ConfigError
-from recipes.modules.optim import OptimizerConfig, SchedulerConfig, configure_optimization
-from recipes.modules.optim.backward import FactoryBackward
-from recipes.modules.optim.callbacks import optimization_callbacks
+from recipes.modules.optim import OptimizerConfig, SchedulerConfig
 from recipes.modules.pretrained import (
     FinetuneConfig,
     enable_gradient_checkpointing,
@@ -35,13 +30,14 @@ from recipes.modules.pretrained import (
 )
 from recipes.modules.speech.metrics import log_transcription_metrics
 from recipes.modules.speech.text import ENGLISH, Vocabulary, get_normalizer
+from recipes.modules.task import TaskModule
 
 __all__ = ["WhisperRecognizer"]
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
+class WhisperRecognizer(TaskModule):
     """Fine-tunes a pretrained Whisper encoder-decoder on transcribed speech.
 
     Args:
@@ -69,6 +65,8 @@ class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
 
     compiled_net = "model"  # the transformers model (its generate loop calls the compiled forward)
 
+    supersedes = {"recipes.modules.speech.whisper.WhisperRecognizer": None}  # this class, before a rename
+
     def __init__(
         self,
         pretrained: str = "openai/whisper-tiny.en",
@@ -86,12 +84,9 @@ class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
         compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
-        check_compile(compile)
+        self.configure_training(optimizer, scheduler, compile, finetune=finetune)
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-        self.finetune_config = as_config(FinetuneConfig, finetune)
-        self.optimizer_config = as_config(OptimizerConfig, optimizer)
-        self.scheduler_config = as_config(SchedulerConfig, scheduler)
         if num_beams < 1 or max_new_tokens < 1 or not 0 <= dropout < 1:
             raise ConfigError(
                 "num_beams >= 1, max_new_tokens >= 1 and 0 <= dropout < 1 are required",
@@ -100,9 +95,6 @@ class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
         self.backbone = list(backbone) if backbone is not None else ["model.model.encoder"]
         self.vocabulary = Vocabulary(vocabulary) if vocabulary is not None else ENGLISH
         self.normalize = get_normalizer(normalization)
-        save_config_hparams(
-            self, finetune=self.finetune_config, optimizer=self.optimizer_config, scheduler=self.scheduler_config
-        )
         self.hparams.vocabulary = list(self.vocabulary.symbols)  # None is stored as the list it stands for
         trust = self.finetune_config.trust_remote_code
         self.model = load_pretrained(
@@ -209,8 +201,5 @@ class WhisperRecognizer(CompiledNet, FactoryBackward, L.LightningModule):
         self.model.save_pretrained(out_dir)
         self.processor.save_pretrained(out_dir)
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimization(self, self.optimizer_config, self.scheduler_config)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        return [*optimization_callbacks(), *self.finetune_config.freeze_callbacks(self.backbone)]
+    def backbone_prefixes(self) -> list[str]:
+        return self.backbone

@@ -33,17 +33,20 @@ def check_compile(setting: bool | dict[str, Any]) -> None:
         )
 
 
-def compile_network(net: nn.Module, setting: bool | dict[str, Any]) -> None:
-    """Compile ``net`` in place when ``setting`` is true or a dict of ``torch.compile`` arguments."""
+def compile_network(net: nn.Module, setting: bool | dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+    """Compile ``net`` in place when ``setting`` is true or a dict of ``torch.compile`` arguments (over
+    ``defaults``, a task's own)."""
     check_compile(setting)
     if setting:
-        net.compile(**(setting if isinstance(setting, dict) else {}))
+        net.compile(**{**(defaults or {}), **(setting if isinstance(setting, dict) else {})})
 
 
 class CompiledNet:
     """A LightningModule mixin: compiles its submodule ``compiled_net`` when its ``compile`` hyperparameter says so."""
 
     compiled_net: str = "net"
+    compile_defaults: dict[str, Any] = {}  # a task's own torch.compile arguments, under the user's
 
     def configure_model(self) -> None:
-        compile_network(self.get_submodule(self.compiled_net), self.hparams.get("compile", False))  # type: ignore[attr-defined]
+        setting = self.hparams.get("compile", False)  # type: ignore[attr-defined]
+        compile_network(self.get_submodule(self.compiled_net), setting, self.compile_defaults)

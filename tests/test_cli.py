@@ -10,6 +10,7 @@ import pytest
 from recipes.__main__ import main
 from recipes.cli import build_cli
 from recipes.modules.errors import CheckpointError, ConfigError, DataError, RecipeError
+from recipes.modules.optim import OptimizerConfig
 from tests.conftest import CONFIGS, run_recipes
 
 SUITES = CONFIGS / "benchmark"
@@ -56,7 +57,8 @@ def test_datamodule_links_into_model(tmp_path):
         ["--config", str(CONFIGS / "image_classification.yaml"), "--trainer.default_root_dir", str(tmp_path)], run=False
     )
     assert cli.model.hparams.num_classes == 10 and cli.model.hparams.class_names[0] == "T-shirt/top"
-    assert cli.model.optimizer_config.name == "adamw"  # AdamW is the default
+    cfg = cli.model.optimizer_config  # the image recipe's Muon + AdamW; the factory's own default is AdamW
+    assert (cfg.name, cfg.fallback.name) == ("muon", "adamw") and OptimizerConfig().name == "adamw"
     assert cli.trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
 
 

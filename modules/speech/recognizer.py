@@ -45,6 +45,9 @@ class SpeechRecognizer(TaskModule):
     """
 
     supersedes = {"recipes.modules.speech.ctc.SpeechRecognizer": None}  # this class, before a rename
+    # Batches vary in length: with dynamic shapes, torch 2.11's Inductor fails in the backward of the conv front end
+    # on CPU (a stride assertion), so lengths compile one by one (up to torch's recompile limit, then eager).
+    compile_defaults = {"dynamic": False}
 
     def __init__(
         self,

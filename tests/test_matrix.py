@@ -222,13 +222,13 @@ def test_task_module_contract(
     import lightning as L
 
     from recipes.cli import build_cli
+    from recipes.modules.config import plain
+    from recipes.modules.optim import OptimizerConfig
 
     name = TASK_MODULES[module]
     fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
     fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
     args = _args(name, tmp_path, "32-true", 1, **fixtures) + ["--trainer.max_epochs", "1"]
-    args += ["--model.optimizer.name", "adamw_schedulefree", "--model.optimizer.fallback", "null"]
-    args += ["--model.optimizer.betas", "null", "--model.optimizer.route", "{}"]
 
     class Modes(L.Callback):
         seen: dict[str, set] = {"train": set(), "val": set()}
@@ -241,12 +241,14 @@ def test_task_module_contract(
                 self.seen["val"].add(trainer.optimizers[0].param_groups[0]["train_mode"])
 
     cli = build_cli(args, run=False)
+    configured = cli.model.optimizer_config
+    cli.model.optimizer_config = OptimizerConfig(name="adamw_schedulefree", lr=1e-3)
     modes = Modes()
     cli.trainer.callbacks.append(modes)
     cli.trainer.fit(cli.model, cli.datamodule)
     assert modes.seen == {"train": {True}, "val": {False}}
-    hparams = cli.model.hparams
-    assert hparams["optimizer"]["name"] == "adamw_schedulefree" and isinstance(hparams["scheduler"], dict)
+    hparams = cli.model.hparams  # the configured settings, as plain values
+    assert hparams["optimizer"] == plain(configured) and isinstance(hparams["scheduler"], dict)
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     loaded = type(cli.model).load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     state, again = cli.model.state_dict(), loaded.state_dict()

@@ -10,7 +10,6 @@ import pkgutil
 
 import pytest
 
-import recipes
 from recipes.modules.errors import ConfigError
 from recipes.modules.registry import Registry
 

@@ -128,6 +128,12 @@ def _instantiate(
     params = [p for g in groups for p in g["params"]]
     if info.sparse_only:
         _check_sparse(settings.name, model, params)
+    if info.contiguous_only and not all(p.is_contiguous() for p in params):
+        raise ConfigError(
+            f"optimizer {settings.name!r} reshapes each parameter with .view, which the model's channels-last "
+            "(non-contiguous) weights do not allow",
+            "set model.channels_last false for it, or choose another optimizer (e.g. adamw, or muon with a fallback)",
+        )
     kwargs = constructor_kwargs(cls, settings, params, fused_conflict)
     for arg, fact in info.fills:
         kwargs.setdefault(arg, facts.need(fact, f"optimizer {settings.name!r}"))

@@ -40,6 +40,8 @@ class OptimizerInfo:
     * ``sparse_only``: it takes sparse gradients only (embedding tables built with ``sparse=True``).
     * ``distributed_only``: it needs a torch.distributed process group (a multi-device run).
     * ``group_by_shape``: each of its param groups must hold tensors of one shape (its collectives gather them).
+    * ``contiguous_only``: it reshapes parameters with ``.view``, so non-contiguous ones (channels-last conv
+      weights: ``model.channels_last``) cannot reach it.
     * ``first_update``: the optimizer step that first changes the weights (AdaShift waits for its gradient
       window, RAdam's rectification for its variance estimate).
     * ``lr_arg``: the constructor argument that takes the lr (AliG's ``max_lr``: it computes its own step size
@@ -64,6 +66,7 @@ class OptimizerInfo:
     sparse_only: bool = False
     distributed_only: bool = False
     group_by_shape: bool = False
+    contiguous_only: bool = False
     presets: tuple[tuple[str, Any], ...] = ()
     first_update: int = 1
     lr_arg: str = "lr"
@@ -88,6 +91,7 @@ class OptimizerInfo:
         out += ["re-evaluates the loss through the closure inside its step"] * self.closure
         out += ["sparse gradients only: model.embedding_optimizer with model.sparse_embeddings"] * self.sparse_only
         out += ["multi-device runs only (a torch.distributed process group)"] * self.distributed_only
+        out += ["contiguous parameters only: not with model.channels_last"] * self.contiguous_only
         out += [f"{arg}={value!r} unless set" for arg, value in self.presets]
         out += [f"first changes the weights at step {self.first_update}"] * (self.first_update > 1)
         out += [f"lr is its {self.lr_arg} (it sets its own step size below it)"] * (self.lr_arg != "lr")
@@ -189,7 +193,8 @@ def list_optimizers(filter: str = "") -> list[OptimizerInfo]:
     return [info for key, info in sorted(_registry().items()) if filter.lower() in key]
 
 
-_MUON = {"matrices_only": True, "group_flags": (("use_muon", True),)}
+# exact_2d: they flatten conv filters with .view themselves, which channels-last filters do not allow
+_MUON = {"matrices_only": True, "exact_2d": True, "group_flags": (("use_muon", True),)}
 # What the built-in optimizers need beyond groups and an lr (see OptimizerInfo), found by building every
 # registered name on every task's default model (tests/test_registry_tasks.py).
 REQUIREMENTS: dict[str, dict[str, Any]] = {
@@ -206,7 +211,9 @@ REQUIREMENTS: dict[str, dict[str, Any]] = {
     # a low-rank Fisher approximation per weight matrix; its eigendecomposition fails on AutoRec's embeddings
     "alice": {"matrices_only": True},
     "sparse_adam": {"sparse_only": True},
-    "lbfgs": {"closure": True},  # a line search: up to max_iter (20) closure evaluations per step
+    "lbfgs": {"closure": True, "contiguous_only": True},  # a line search: up to 20 closure evaluations a step
+    # they reshape every parameter with .view (channels-last conv weights cannot be viewed so)
+    **{name: {"contiguous_only": True} for name in ("adamp", "sgdp", "nero", "swats")},
     "adashift": {"first_update": 11},  # keep_num (10) gradients first
     **{name: {"first_update": 5} for name in ("radam_schedulefree", "schedulefreeradam")},
     **{

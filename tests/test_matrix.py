@@ -228,7 +228,8 @@ def test_task_module_contract(
     name = TASK_MODULES[module]
     fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
     fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
-    args = _args(name, tmp_path, "32-true", 1, **fixtures) + ["--trainer.max_epochs", "1"]
+    args = _args(name, tmp_path, "32-true", 1, **fixtures)
+    args += ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
 
     class Modes(L.Callback):
         seen: dict[str, set] = {"train": set(), "val": set()}

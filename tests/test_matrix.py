@@ -41,7 +41,7 @@ SMALL: dict[str, list[str]] = {
     "image_classification_digits": ["--data.val_size", "201"],
     # real PNG files decoded by two worker processes per loader, in every precision and under DDP
     "image_folder": [*IMAGE_FOLDER_SMALL, "--data.crop_fraction", "1.0"],
-    "regression": ["--trainer.val_check_interval", "3", "--data.num_train", "384", "--data.num_val", "301"],
+    "regression": ["--trainer.val_check_interval", "2", "--data.num_train", "384", "--data.num_val", "301"],
     "speech_recognition": [*SPEECH, "--model.net_kwargs", "{dim: 32, hidden: 32, layers: 1, cell: lstm}"],
     "speech_recognition_conformer": [
         *SPEECH,
@@ -66,6 +66,7 @@ SMALL: dict[str, list[str]] = {
         "1",
     ],
     "recommendation": ["--data.root", "{movielens}", "--model.net_kwargs", "{hidden: 16}"],
+    "recommendation_mf": ["--data.root", "{movielens}", "--model.net_kwargs", "{dim: 8}"],
     "recommendation_ranking": ["--data.root", "{movielens}", "--model.net_kwargs", "{gmf_dim: 8, mlp_dims: [16, 8]}"],
     "recommendation_text_tower": [
         "--data.root",
@@ -78,13 +79,13 @@ LIMITS = [
     "--trainer.max_epochs",
     "2",
     "--trainer.limit_train_batches",
-    "3",
+    "2",
     "--trainer.limit_val_batches",
-    "2",
+    "1",
     "--trainer.limit_test_batches",
-    "2",
+    "1",
     "--trainer.limit_predict_batches",
-    "2",
+    "1",
     "--trainer.num_sanity_val_steps",
     "0",
     "--trainer.log_every_n_steps",
@@ -229,7 +230,7 @@ def test_task_module_contract(
     fixtures = {"pretrained": pretrained_image, "movielens": small_movielens, "whisper": tiny_whisper}
     fixtures.update(minilm=tiny_minilm, image_tree=image_tree)
     args = _args(name, tmp_path, "32-true", 1, **fixtures)
-    args += ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    args += ["--trainer.max_epochs", "1", "--trainer.val_check_interval", "1.0"]
 
     class Modes(L.Callback):
         seen: dict[str, set] = {"train": set(), "val": set()}

@@ -10,7 +10,9 @@ Silenced, each by its exact text (so anything else still shows):
 * Lightning's "Couldn't infer the batch indices" for loaders whose sampler yields whole batches (the recipes'
   own: ``predict`` writes each row under its own index);
 * Lightning's "does not have many workers" advice: each DataModule sets its own ``data.num_workers``
-  (worker processes where files are decoded, none where the data is already tensors in memory).
+  (worker processes where files are decoded, none where the data is already tensors in memory);
+* the model summary's note that it counts bf16-mixed parameters as 32-bit (the size it prints is the weights'
+  own, which stay float32 under mixed precision).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r"Couldn't infer the batch indices fetched from your dataloader.*",
     r"The '\w+_dataloader' does not have many workers.*",
+    r"Precision bf16-mixed is not supported by the model summary.*",
 )
 
 

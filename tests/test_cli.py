@@ -183,3 +183,23 @@ def test_config_hparams_are_stored_plain_and_checked():
     assert Module(**{k: v for k, v in m.hparams.items()}).optimizer_config == m.optimizer_config
     with pytest.raises(TypeError, match="hyperparameters extra are not plain values"):
         Module(extra=object())
+
+
+def test_a_run_prints_no_third_party_noise(tmp_path, capfd, caplog):
+    """fit and test print what matters (one line a best checkpoint, metrics), not what the user cannot act on:
+    Lightning's LitLogger tip, its own LeafSpec deprecation, its worker-count advice and the like."""
+    import logging
+    import warnings
+
+    args = ["--config", str(CONFIGS / "image_classification_digits.yaml"), "--trainer.default_root_dir", str(tmp_path)]
+    args += ["--trainer.max_epochs", "1", "--trainer.precision", "bf16-mixed"]
+    with warnings.catch_warnings(record=True) as seen, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        assert main(["fit", *args]) == 0
+        assert main(["test", *args, "--ckpt_path", "best"]) == 0
+    printed = capfd.readouterr()
+    text = printed.out + printed.err + caplog.text + "\n".join(str(w.message) for w in seen)
+    noise = ["LitLogger", "LeafSpec", "not supported by the model summary", "Couldn't infer the batch indices"]
+    noise += ["does not have many workers", "Loading `train_dataloader` to estimate"]
+    assert [n for n in noise if n in text] == []
+    assert "'val/acc' reached" in text and "test/acc" in text  # one line a best checkpoint; the test metrics

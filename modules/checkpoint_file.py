@@ -28,7 +28,7 @@ from torch import nn
 
 from recipes.modules.errors import CheckpointError
 
-__all__ = ["read_checkpoint", "written_by", "check_class", "check_compatible", "UNSAFE_FIX"]
+__all__ = ["read_checkpoint", "written_by", "check_class", "config_class", "check_compatible", "UNSAFE_FIX"]
 
 UNSAFE_FIX = (
     "use a checkpoint written by python -m recipes fit; a file from elsewhere must hold only tensors and plain "
@@ -139,7 +139,7 @@ def written_by(ckpt: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _config_class(class_path: str) -> type | None:
+def config_class(class_path: str) -> type | None:
     """The class the config names (the config's own path, trusted: a path read from a checkpoint is compared as
     text and never imported)."""
     module, _, name = class_path.rpartition(".")
@@ -152,7 +152,7 @@ def _config_class(class_path: str) -> type | None:
 
 def _canonical(class_path: str) -> str:
     """``module.Name`` where the class is defined, for a path that may name a re-export."""
-    cls = _config_class(class_path)
+    cls = config_class(class_path)
     return f"{cls.__module__}.{cls.__qualname__}" if cls is not None else class_path
 
 
@@ -164,7 +164,7 @@ def check_class(
     if written and class_path and written not in (class_path, _canonical(class_path)):
         # A class names the paths it was written under before (``supersedes``): None for the same class
         # moved (its checkpoints load), else the fix for checkpoints of the class it replaced.
-        superseded = getattr(_config_class(class_path), "supersedes", {})
+        superseded = getattr(config_class(class_path), "supersedes", {})
         if written in superseded:
             if superseded[written] is None:
                 return

@@ -9,7 +9,6 @@ default, links from the datamodule to the model (classes, channels), and one-lin
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os
@@ -28,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from recipes.checkpoint import RecipeCheckpoint
 from recipes.data_health import DataHealth
 from recipes.messages import format_error
-from recipes.modules.checkpoint_file import check_class, check_compatible, read_checkpoint
+from recipes.modules.checkpoint_file import check_class, check_compatible, config_class, read_checkpoint
 from recipes.modules.errors import ConfigError, TrainingDiverged, recipe_line
 from recipes.modules.prediction_writer import CSVPredictionWriter
 from recipes.quiet import quiet_third_party
@@ -65,9 +64,10 @@ class RecipeCLI(LightningCLI):
         path = (cfg.get("data") or {}).get("class_path")
         if not path:
             return
-        links = getattr(_import_class(path), "model_links", {})
+        links = getattr(config_class(path), "model_links", {})
         model_path = (cfg.get("model") or {}).get("class_path")
-        accepted = _init_arguments(_import_class(model_path)) if model_path else None
+        model_class = config_class(model_path) if model_path else None
+        accepted = _init_arguments(model_class) if model_class is not None else None
         parser = self._parser(self.subcommand)
         for src, dst in links.items():
             if accepted is None or dst in accepted:  # a model that takes no such argument does not read it
@@ -167,11 +167,6 @@ class RecipeCLI(LightningCLI):
                 f"Lightning refuses these trainer settings: {fact}",
                 "change trainer.accelerator / devices / strategy / precision (python -m recipes fit --help)",
             ) from None
-
-
-def _import_class(path: str) -> Any:
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 def _init_arguments(cls: type) -> set[str]:
